@@ -1,0 +1,74 @@
+//! `diskimg extract`.
+
+use crate::cli::ExtractArgs;
+use crate::output::human_size;
+use crate::progress::Bar;
+use anyhow::{Context, Result, bail};
+use diskimg::ops::extract::{Existing, ExtractOptions, extract, extract_boot_images};
+use std::path::PathBuf;
+
+pub fn run(a: ExtractArgs) -> Result<()> {
+    let image = super::open(&a.image)?;
+    let dest = a.output.clone().unwrap_or_else(|| default_output(&a.image));
+    let existing = if a.overwrite {
+        Existing::Replace
+    } else if a.skip_existing {
+        Existing::Skip
+    } else {
+        Existing::Fail
+    };
+    if a.boot_images {
+        let layer = image.content();
+        let Some(boot) = &layer.boot else {
+            bail!("{}: no El Torito boot catalog", a.image.display());
+        };
+        for p in extract_boot_images(boot, &layer.device, &dest, existing)? {
+            if !a.quiet {
+                eprintln!("{}", p.display());
+            }
+        }
+        return Ok(());
+    }
+    let fs = image.select(&a.select.selection())?;
+    let sources = if a.paths.is_empty() {
+        vec!["/".to_owned()]
+    } else {
+        a.paths.clone()
+    };
+    let mut opts = ExtractOptions {
+        existing,
+        ..ExtractOptions::default()
+    };
+    if let Some(t) = a.threads {
+        opts.threads = t.max(1);
+    }
+    let bar = Bar::new(a.quiet);
+    let result = extract(fs.as_ref(), &sources, &dest, &opts, &bar);
+    bar.finish();
+    let summary = result.with_context(|| format!("extracting {}", a.image.display()))?;
+    if !a.quiet {
+        eprintln!(
+            "extracted {} files ({}), {} directories, {} symlinks, {} hard links to {}{}",
+            summary.files,
+            human_size(summary.bytes),
+            summary.directories,
+            summary.symlinks,
+            summary.hard_links,
+            dest.display(),
+            if summary.skipped > 0 {
+                format!("; {} skipped", summary.skipped)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `photos.iso` -> `./photos`.
+fn default_output(image: &std::path::Path) -> PathBuf {
+    let stem = image
+        .file_stem()
+        .map_or_else(|| "extracted".into(), |s| s.to_os_string());
+    PathBuf::from(stem)
+}

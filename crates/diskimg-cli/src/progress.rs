@@ -1,0 +1,66 @@
+//! A progress bar on standard error, shown only on a terminal.
+
+use diskimg::ops::extract::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+/// Extraction progress: a byte bar on a terminal; warnings and errors always printed.
+pub struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    pub fn new(quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        Bar { bar }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn wants_totals(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    fn totals(&self, bytes: u64, files: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(bytes);
+            b.set_message(format!("{files} files"));
+        }
+    }
+
+    fn advance(&self, bytes: u64, _files: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+
+    fn warn(&self, message: &str) {
+        self.say(&format!("diskimg: warning: {message}"));
+    }
+
+    fn error(&self, message: &str) {
+        self.say(&format!("diskimg: error: {message}"));
+    }
+}

@@ -1,0 +1,17 @@
+//! The list of known formats.
+
+use super::FormatDescriptor;
+use crate::fs::{iso9660, udf};
+use crate::partition::{gpt, mbr};
+
+static FORMATS: &[&FormatDescriptor] = &[
+    &gpt::DESCRIPTOR,
+    &mbr::DESCRIPTOR,
+    &iso9660::DESCRIPTOR,
+    &udf::DESCRIPTOR,
+];
+
+/// Every registered format, in probing order.
+pub fn formats() -> &'static [&'static FormatDescriptor] {
+    FORMATS
+}

@@ -1,0 +1,316 @@
+//! Opening an image through every layer: container -> partition table -> file systems.
+//!
+//! [`Image::open`] reads a host file, probes it against every registered format, opens what it
+//! finds, and probes each resulting device again (a container's guest disk, each partition),
+//! down to [`MAX_NESTING`] levels. The result is a tree of [`Layer`]s that `info` describes and
+//! from which `ls`, `cat` and `extract` [`select`](Image::select) one file system.
+
+use crate::container::{Container, OpenContext};
+use crate::device::DeviceRef;
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::format::{Confidence, HEAD_LEN, Opener, ProbeInput, formats};
+use crate::fs::iso9660::BootCatalog;
+use crate::fs::{FileSystem, FsEntry};
+use crate::io::{FileSource, Slice};
+use crate::partition::mbr::{is_extended_type, type_byte};
+use crate::partition::{Partition, PartitionTable};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Deepest nesting of containers and partitions explored.
+pub const MAX_NESTING: usize = 8;
+
+/// An opened image and everything found inside it.
+pub struct Image {
+    /// The host file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub file_size: u64,
+    /// What its bytes hold.
+    pub root: Layer,
+}
+
+/// One device and what was found on it.
+pub struct Layer {
+    /// The device.
+    pub device: DeviceRef,
+    /// If the bytes are a container: the container and the layer of the device inside it.
+    pub container: Option<(Box<dyn Container>, Box<Layer>)>,
+    /// The partition table, if any, and what each partition holds.
+    pub partitions: Option<PartitionLayer>,
+    /// File-system views found on the whole device, richest first.
+    pub file_systems: Vec<FsEntry>,
+    /// Boot records (El Torito).
+    pub boot: Option<BootCatalog>,
+    /// Problems met while exploring this layer.
+    pub warnings: Vec<String>,
+}
+
+/// A partition table and its partitions.
+pub struct PartitionLayer {
+    /// The table.
+    pub table: Box<dyn PartitionTable>,
+    /// Each partition with its content (`None` for extended-partition containers).
+    pub children: Vec<(Partition, Option<Layer>)>,
+}
+
+/// Which file system a command works on.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Partition number (1-based, as fdisk counts).
+    pub partition: Option<u32>,
+    /// File-system view by type name (`rockridge`, `joliet`, `iso9660`, `udf`, ...).
+    pub namespace: Option<String>,
+}
+
+impl Image {
+    /// Opens the image file at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Image> {
+        let path = path.as_ref();
+        let src = FileSource::open(path)?;
+        let file_size = crate::io::ReadAt::size(&src);
+        let device: DeviceRef = Arc::new(src);
+        let ctx = OpenContext {
+            path: Some(path.to_path_buf()),
+            depth: 0,
+        };
+        let root = explore(device, &ctx, true).in_file(path)?;
+        Ok(Image {
+            path: path.to_path_buf(),
+            file_size,
+            root,
+        })
+    }
+
+    /// Opens bytes that are already a device (tests, fuzzing, nested use).
+    pub fn from_device(device: DeviceRef, name: &str) -> Result<Image> {
+        let file_size = device.size();
+        let root = explore(device, &OpenContext::default(), true)?;
+        Ok(Image {
+            path: PathBuf::from(name),
+            file_size,
+            root,
+        })
+    }
+
+    /// The layer of the innermost device, below every container.
+    pub fn content(&self) -> &Layer {
+        let mut layer = &self.root;
+        while let Some((_, inner)) = &layer.container {
+            layer = inner;
+        }
+        layer
+    }
+
+    /// The file system `sel` names: the given partition (or the whole device, else the first
+    /// partition with a readable file system), and the given view (else the richest).
+    pub fn select(&self, sel: &Selection) -> Result<Arc<dyn FileSystem>> {
+        let content = self.content();
+        let layer = match sel.partition {
+            Some(n) => content.partition(n)?,
+            None => content,
+        };
+        if let Some(fs) = pick(layer, sel.namespace.as_deref())? {
+            return Ok(fs);
+        }
+        if sel.partition.is_none() {
+            if let Some(parts) = &layer.partitions {
+                for (_, child) in &parts.children {
+                    if let Some(child) = child {
+                        if let Some(fs) = pick(child, sel.namespace.as_deref())? {
+                            return Ok(fs);
+                        }
+                    }
+                }
+            }
+        }
+        Err(no_file_system(layer, sel))
+    }
+}
+
+impl Layer {
+    /// The layer inside partition `n`.
+    pub fn partition(&self, n: u32) -> Result<&Layer> {
+        let Some(parts) = &self.partitions else {
+            return Err(Error::not_found(format!(
+                "partition {n} does not exist: the image has no partition table"
+            )));
+        };
+        let available: Vec<String> = parts
+            .children
+            .iter()
+            .filter(|(_, l)| l.is_some())
+            .map(|(p, _)| p.index.to_string())
+            .collect();
+        parts
+            .children
+            .iter()
+            .find(|(p, _)| p.index == n)
+            .and_then(|(_, l)| l.as_ref())
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "partition {n} does not exist (partitions: {})",
+                    available.join(", ")
+                ))
+            })
+    }
+}
+
+fn pick(layer: &Layer, namespace: Option<&str>) -> Result<Option<Arc<dyn FileSystem>>> {
+    match namespace {
+        None => Ok(layer.file_systems.iter().find_map(|e| e.fs.clone())),
+        Some(ns) => match layer.file_systems.iter().find(|e| e.kind == ns) {
+            Some(FsEntry { fs: Some(fs), .. }) => Ok(Some(fs.clone())),
+            Some(FsEntry { note, .. }) => Err(Error::new(
+                ErrorKind::Unsupported,
+                note.clone()
+                    .unwrap_or_else(|| format!("the {ns} tree cannot be read")),
+            )),
+            None if layer.file_systems.is_empty() => Ok(None),
+            None => Err(Error::not_found(format!(
+                "no {ns} tree here (present: {})",
+                layer
+                    .file_systems
+                    .iter()
+                    .map(|e| e.kind)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        },
+    }
+}
+
+fn no_file_system(layer: &Layer, sel: &Selection) -> Error {
+    let mut why: Vec<String> = layer
+        .file_systems
+        .iter()
+        .filter_map(|e| e.note.as_ref().map(|n| format!("{}: {n}", e.kind)))
+        .collect();
+    why.extend(layer.warnings.iter().cloned());
+    let what = match sel.partition {
+        Some(n) => format!("no readable file system in partition {n}"),
+        None => "no readable file system found".to_owned(),
+    };
+    if why.is_empty() {
+        Error::new(ErrorKind::NotRecognized, what)
+    } else {
+        Error::new(
+            ErrorKind::NotRecognized,
+            format!("{what} ({})", why.join("; ")),
+        )
+    }
+}
+
+/// Probes `device` and opens what it holds. `tables` is false inside a partition that starts
+/// where its parent does, whose first sector is the parent's partition table again.
+fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> {
+    if ctx.depth > MAX_NESTING {
+        return Err(Error::new(
+            ErrorKind::LimitExceeded,
+            format!("images nest more than {MAX_NESTING} levels deep"),
+        ));
+    }
+    let mut head = vec![0u8; HEAD_LEN.min(usize::try_from(device.size()).unwrap_or(HEAD_LEN))];
+    device.read_exact_at(0, &mut head)?;
+    let input = ProbeInput {
+        head: &head,
+        device: device.as_ref(),
+    };
+    let mut layer = Layer {
+        device: device.clone(),
+        container: None,
+        partitions: None,
+        file_systems: Vec::new(),
+        boot: None,
+        warnings: Vec::new(),
+    };
+    let mut best_container: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
+    let mut best_table: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
+    let mut file_systems = Vec::new();
+    for d in formats() {
+        let c = (d.probe)(&input);
+        if !c.matched() {
+            continue;
+        }
+        let slot = match d.opener {
+            Opener::Container(_) => &mut best_container,
+            Opener::PartitionTable(_) if tables => &mut best_table,
+            Opener::PartitionTable(_) => continue,
+            Opener::FileSystem(_) => {
+                file_systems.push(*d);
+                continue;
+            }
+        };
+        if slot.is_none_or(|(best, _)| c > best) {
+            *slot = Some((c, *d));
+        }
+    }
+    if let Some((_, d)) = best_container {
+        let Opener::Container(open) = d.opener else {
+            unreachable!("best_container only holds container formats")
+        };
+        let container = open(device, ctx)?;
+        let inner_ctx = OpenContext {
+            path: None,
+            depth: ctx.depth + 1,
+        };
+        let inner = explore(container.device(), &inner_ctx, true)?;
+        layer.container = Some((container, Box::new(inner)));
+        return Ok(layer);
+    }
+    for d in file_systems {
+        let Opener::FileSystem(open) = d.opener else {
+            continue;
+        };
+        match open(&device) {
+            Ok(v) => {
+                layer.file_systems.extend(v.file_systems);
+                layer.boot = layer.boot.take().or(v.boot);
+                layer.warnings.extend(v.warnings);
+            }
+            Err(e) => layer.warnings.push(format!("{}: {e}", d.name)),
+        }
+    }
+    if let Some((_, d)) = best_table {
+        let Opener::PartitionTable(open) = d.opener else {
+            unreachable!("best_table only holds partition-table formats")
+        };
+        match open(&device) {
+            Ok(table) => layer.partitions = Some(open_partitions(&device, table, ctx)),
+            Err(e) => layer.warnings.push(format!("{}: {e}", d.name)),
+        }
+    }
+    Ok(layer)
+}
+
+fn open_partitions(
+    device: &DeviceRef,
+    table: Box<dyn PartitionTable>,
+    ctx: &OpenContext,
+) -> PartitionLayer {
+    let child_ctx = OpenContext {
+        path: None,
+        depth: ctx.depth + 1,
+    };
+    let children = table
+        .partitions()
+        .iter()
+        .map(|p| {
+            if table.scheme() == "mbr" && is_extended_type(type_byte(p)) {
+                return (p.clone(), None);
+            }
+            let slice: DeviceRef = Arc::new(Slice::truncated(device.clone(), p.start, p.length));
+            let layer =
+                explore(slice.clone(), &child_ctx, p.start != 0).unwrap_or_else(|e| Layer {
+                    device: slice,
+                    container: None,
+                    partitions: None,
+                    file_systems: Vec::new(),
+                    boot: None,
+                    warnings: vec![e.to_string()],
+                });
+            (p.clone(), Some(layer))
+        })
+        .collect();
+    PartitionLayer { table, children }
+}

@@ -1,0 +1,43 @@
+//! diskimg: disk images of every kind, opened through every layer.
+//!
+//! ```text
+//! L5 front-ends   the diskimg CLI (crate diskimg-cli), later FUSE and NBD
+//! L4 ops          info reports, listing, extraction            (ops)
+//! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
+//!                 UDF detection
+//! L2 partition    MBR (+ extended), GPT                        (partition)
+//! L1 container    containers decode to a BlockDevice           (container, device)
+//! L0 io           positioned reads: file, memory, slice, cache (io)
+//! ```
+//!
+//! Each layer depends only on the layers below it. The bottom trait is
+//! [`ReadAt`](io::ReadAt): positioned reads on `&self`, no shared cursor, so every layer can
+//! be read from many threads at once. Formats register as data in [`format`]; [`Image::open`]
+//! probes a file and every device found inside it.
+//!
+//! ```no_run
+//! use diskimg::{Image, Selection, fs::FileSystemExt};
+//! let image = Image::open("photos.iso")?;
+//! let fs = image.select(&Selection::default())?;
+//! let node = fs.resolve("/Fotos/a.jpg")?;
+//! let mut buf = vec![0; 4096];
+//! let n = fs.read_at(node, 0, &mut buf)?;
+//! # Ok::<(), diskimg::Error>(())
+//! ```
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod container;
+pub mod device;
+pub mod error;
+pub mod format;
+pub mod fs;
+pub mod image;
+pub mod io;
+pub mod ops;
+pub mod partition;
+pub mod time;
+
+pub use error::{Error, ErrorKind, Result};
+pub use image::{Image, Layer, Selection};

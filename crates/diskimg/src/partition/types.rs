@@ -1,0 +1,71 @@
+//! Names of well-known partition types.
+
+/// Name of an MBR partition type byte.
+pub fn mbr_type_name(t: u8) -> Option<&'static str> {
+    Some(match t {
+        0x00 => "empty",
+        0x01 => "FAT12",
+        0x04 | 0x06 | 0x0E => "FAT16",
+        0x05 | 0x0F => "extended",
+        0x07 => "NTFS/exFAT",
+        0x0B | 0x0C => "FAT32",
+        0x11 | 0x14 | 0x16 | 0x1B | 0x1C | 0x1E => "hidden FAT",
+        0x17 => "hidden NTFS/ISO hybrid",
+        0x27 => "Windows recovery",
+        0x42 => "Windows dynamic",
+        0x82 => "Linux swap",
+        0x83 => "Linux",
+        0x85 => "Linux extended",
+        0x8E => "Linux LVM",
+        0x96 => "ISO 9660 (CHRP)",
+        0xA5 => "FreeBSD",
+        0xA6 => "OpenBSD",
+        0xA8 => "Apple UFS",
+        0xA9 => "NetBSD",
+        0xAB => "Apple boot",
+        0xAF => "Apple HFS/HFS+",
+        0xCD => "ISO 9660 hybrid",
+        0xEE => "GPT protective",
+        0xEF => "EFI system",
+        0xFB => "VMware VMFS",
+        0xFD => "Linux RAID",
+        _ => return None,
+    })
+}
+
+/// Name of a GPT partition type GUID (upper-case text form).
+pub fn gpt_type_name(guid: &str) -> Option<&'static str> {
+    Some(match guid {
+        "C12A7328-F81F-11D2-BA4B-00A0C93EC93B" => "EFI system",
+        "21686148-6449-6E6F-744E-656564454649" => "BIOS boot",
+        "024DEE41-33E7-11D3-9D69-0008C781F39F" => "MBR partition scheme",
+        "E3C9E316-0B5C-4DB8-817D-F92DF00215AE" => "Microsoft reserved",
+        "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7" => "Microsoft basic data",
+        "DE94BBA4-06D1-4D40-A16A-BFD50179D6AC" => "Windows recovery",
+        "5808C8AA-7E8F-42E0-85D2-E1E90434CFB3" => "Windows LDM metadata",
+        "AF9B60A0-1431-4F62-BC68-3311714A69AD" => "Windows LDM data",
+        "0FC63DAF-8483-4772-8E79-3D69D8477DE4" => "Linux filesystem",
+        "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F" => "Linux swap",
+        "E6D6D379-F507-44C2-A23C-238F2A3DF928" => "Linux LVM",
+        "A19D880F-05FC-4D3B-A006-743F0F84911E" => "Linux RAID",
+        "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709" => "Linux root (x86-64)",
+        "44479540-F297-41B2-9AF7-D131D5F0458A" => "Linux root (x86)",
+        "B921B045-1DF0-41C3-AF44-4C6F280D3FAE" => "Linux root (ARM64)",
+        "933AC7E1-2EB4-4F13-B844-0E14E2AEF915" => "Linux home",
+        "BC13C2FF-59E6-4262-A352-B275FD6F7172" => "Linux extended boot",
+        "CA7D7CCB-63ED-4C53-861C-1742536059CC" => "Linux LUKS",
+        "48465300-0000-11AA-AA11-00306543ECAC" => "Apple HFS+",
+        "7C3457EF-0000-11AA-AA11-00306543ECAC" => "Apple APFS",
+        "426F6F74-0000-11AA-AA11-00306543ECAC" => "Apple boot",
+        "55465300-0000-11AA-AA11-00306543ECAC" => "Apple UFS",
+        "516E7CB4-6ECF-11D6-8FF8-00022D09712B" => "FreeBSD data",
+        "516E7CB5-6ECF-11D6-8FF8-00022D09712B" => "FreeBSD swap",
+        "516E7CB6-6ECF-11D6-8FF8-00022D09712B" => "FreeBSD UFS",
+        "516E7CBA-6ECF-11D6-8FF8-00022D09712B" => "FreeBSD ZFS",
+        "6A898CC3-1DD2-11B2-99A6-080020736631" => "ZFS (Solaris/Apple)",
+        "AA31E02A-400F-11DB-9590-000C2911D1B8" => "VMware VMFS",
+        "3CB8E202-3B7E-47DD-8A3C-7FF2A13CFCEC" => "ChromeOS root",
+        "FE3A2A5D-4F32-41A7-B725-ACCC3285A309" => "ChromeOS kernel",
+        _ => return None,
+    })
+}
