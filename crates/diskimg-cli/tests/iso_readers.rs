@@ -167,7 +167,7 @@ fn each_namespace_lists_what_isoinfo_lists() {
     ];
     for (name, ns, flag) in cases {
         let img = dir.join(name);
-        let mut theirs = isoinfo_paths(&isoinfo, &img, *flag);
+        let theirs = isoinfo_paths(&isoinfo, &img, *flag);
         if *ns == "rockridge" {
             // isoinfo does not follow relocated directories (CL): it shows them under the
             // relocation directory, and a relocated directory twice. Compare the set of names.
