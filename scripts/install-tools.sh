@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the reference tools the test suite compares diskimg with (Debian/Ubuntu, apt-get),
+# and cargo-fuzz. Does nothing for what is already installed. Runs apt-get as root or via sudo.
+# qemu-img/qemu-nbd are used as found: this script never installs qemu-utils over a newer qemu.
+set -euo pipefail
+PACKAGES=(
+  xorriso genisoimage isolinux syslinux-common syslinux-utils   # ISO writers, boot loaders
+  dosfstools mtools fdisk gdisk                                   # FAT images, partition tables
+  libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
+  python3 time hyperfine                                          # fixture generation, benchmarks
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "install-tools: apt-get install ${missing[*]}" >&2
+  $SUDO apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+if ! command -v cargo >/dev/null; then
+  echo "install-tools: cargo not found; install Rust first: https://rustup.rs" >&2; exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-tools: cargo install cargo-fuzz (a few minutes)" >&2
+  cargo install cargo-fuzz --locked >&2
+fi
