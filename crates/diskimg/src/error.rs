@@ -219,12 +219,39 @@ impl Error {
         }
     }
 
-    fn io_source(&self) -> Option<&io::Error> {
+    /// The operating-system error underneath, if any.
+    pub fn io_source(&self) -> Option<&io::Error> {
         self.source
             .as_deref()
             .and_then(|s| s.downcast_ref::<io::Error>())
     }
 }
+
+/// A copy keeps kind, message and context; a source becomes its text.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        Error {
+            kind: self.kind,
+            message: self.message.clone(),
+            context: self.context.clone(),
+            source: self.source.as_ref().map(|s| {
+                Box::new(SourceText(s.to_string())) as Box<dyn std::error::Error + Send + Sync>
+            }),
+        }
+    }
+}
+
+/// The text of a source error, kept when an error is cloned.
+#[derive(Debug)]
+struct SourceText(String);
+
+impl fmt::Display for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SourceText {}
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -248,7 +275,10 @@ impl fmt::Display for Error {
         }
         write!(f, ": {}", self.message)?;
         if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
+            let text = source.to_string();
+            if !self.message.contains(&text) {
+                write!(f, ": {text}")?;
+            }
         }
         Ok(())
     }
@@ -270,6 +300,12 @@ impl std::error::Error for Error {
 
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Self {
+        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            if let Some(Ok(ours)) = err.into_inner().map(|inner| inner.downcast::<Error>()) {
+                return *ours;
+            }
+            return Error::new(ErrorKind::Io, "I/O error");
+        }
         let kind = match err.kind() {
             io::ErrorKind::NotFound => ErrorKind::NotFound,
             io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
@@ -279,19 +315,7 @@ impl From<io::Error> for Error {
             io::ErrorKind::UnexpectedEof => ErrorKind::OutOfBounds,
             _ => ErrorKind::Io,
         };
-        let message = err.to_string();
-        match err.into_inner() {
-            Some(inner) => match inner.downcast::<Error>() {
-                Ok(ours) => *ours,
-                Err(other) => Error::new(kind, message).with_source(BoxedSource(other)),
-            },
-            None => Error {
-                kind,
-                message,
-                context: Box::default(),
-                source: None,
-            },
-        }
+        Error::new(kind, err.to_string()).with_source(err)
     }
 }
 
@@ -311,18 +335,6 @@ impl From<Error> for io::Error {
         io::Error::new(kind, err)
     }
 }
-
-/// A boxed foreign error kept as a source.
-#[derive(Debug)]
-struct BoxedSource(Box<dyn std::error::Error + Send + Sync>);
-
-impl fmt::Display for BoxedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for BoxedSource {}
 
 /// Adds context to the error inside a `Result`.
 pub trait ResultExt<T> {

@@ -42,8 +42,10 @@ pub struct Layer {
     pub file_systems: Vec<FsEntry>,
     /// Boot records (El Torito).
     pub boot: Option<BootCatalog>,
-    /// Problems met while exploring this layer.
+    /// Problems met while exploring this layer that did not stop it.
     pub warnings: Vec<String>,
+    /// Formats recognised here that failed to open, with why.
+    pub failures: Vec<Error>,
 }
 
 /// A partition table and its partitions.
@@ -181,12 +183,18 @@ fn pick(layer: &Layer, namespace: Option<&str>) -> Result<Option<Arc<dyn FileSys
 }
 
 fn no_file_system(layer: &Layer, sel: &Selection) -> Error {
+    // One recognised format that failed to open: its own error says best what is wrong.
+    if let [only] = layer.failures.as_slice() {
+        if layer.file_systems.iter().all(|e| e.fs.is_none()) && layer.partitions.is_none() {
+            return only.clone();
+        }
+    }
     let mut why: Vec<String> = layer
         .file_systems
         .iter()
         .filter_map(|e| e.note.as_ref().map(|n| format!("{}: {n}", e.kind)))
         .collect();
-    why.extend(layer.warnings.iter().cloned());
+    why.extend(layer.failures.iter().map(Error::to_string));
     let what = match sel.partition {
         Some(n) => format!("no readable file system in partition {n}"),
         None => "no readable file system found".to_owned(),
@@ -223,6 +231,7 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         file_systems: Vec::new(),
         boot: None,
         warnings: Vec::new(),
+        failures: Vec::new(),
     };
     let mut best_container: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
     let mut best_table: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
@@ -268,7 +277,7 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
                 layer.boot = layer.boot.take().or(v.boot);
                 layer.warnings.extend(v.warnings);
             }
-            Err(e) => layer.warnings.push(format!("{}: {e}", d.name)),
+            Err(e) => layer.failures.push(e.with_format(d.name)),
         }
     }
     if let Some((_, d)) = best_table {
@@ -277,7 +286,7 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         };
         match open(&device) {
             Ok(table) => layer.partitions = Some(open_partitions(&device, table, ctx)),
-            Err(e) => layer.warnings.push(format!("{}: {e}", d.name)),
+            Err(e) => layer.failures.push(e.with_format(d.name)),
         }
     }
     Ok(layer)
@@ -307,7 +316,8 @@ fn open_partitions(
                     partitions: None,
                     file_systems: Vec::new(),
                     boot: None,
-                    warnings: vec![e.to_string()],
+                    warnings: Vec::new(),
+                    failures: vec![e],
                 });
             (p.clone(), Some(layer))
         })

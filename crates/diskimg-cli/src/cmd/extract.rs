@@ -29,7 +29,7 @@ pub fn run(a: ExtractArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let fs = image.select(&a.select.selection())?;
+    let fs = super::select(&image, &a.select)?;
     let sources = if a.paths.is_empty() {
         vec!["/".to_owned()]
     } else {

@@ -8,8 +8,8 @@ use std::io::Write;
 
 pub fn run(a: LsArgs) -> Result<()> {
     let image = super::open(&a.image)?;
-    let fs = image.select(&a.select.selection())?;
-    let entries = list(fs.as_ref(), &a.path, a.recursive)?;
+    let fs = super::select(&image, &a.select)?;
+    let entries = list(fs.as_ref(), &a.path, a.recursive).map_err(|e| e.with_file(&a.image))?;
     if a.json {
         return output::print_json(&entries);
     }

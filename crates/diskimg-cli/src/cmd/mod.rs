@@ -5,10 +5,13 @@ mod extract;
 mod info;
 mod ls;
 
+use crate::cli::Select;
 use crate::cli::{Cli, Command};
 use anyhow::Result;
 use diskimg::Image;
+use diskimg::fs::FileSystem;
 use std::path::Path;
+use std::sync::Arc;
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -22,4 +25,11 @@ pub fn run(cli: Cli) -> Result<()> {
 /// Opens an image; the error already names the file.
 fn open(path: &Path) -> Result<Image> {
     Ok(Image::open(path)?)
+}
+
+/// The file system the user selected; errors name the image file.
+fn select(image: &Image, sel: &Select) -> Result<Arc<dyn FileSystem>> {
+    Ok(image
+        .select(&sel.selection())
+        .map_err(|e| e.with_file(&image.path))?)
 }

@@ -49,17 +49,24 @@ pub trait FileSystemExt: FileSystem {
 
 impl<T: FileSystem + ?Sized> FileSystemExt for T {}
 
-/// `/a//b/./c/` -> `/a/b/c`; always absolute.
+/// `/a//b/./c/../d` -> `/a/b/d`: always absolute, `..` taken lexically (never above the root).
 pub fn normalize(path: &str) -> String {
-    let mut out = String::new();
+    let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-        out.push('/');
-        out.push_str(part);
+        if part == ".." {
+            parts.pop();
+        } else {
+            parts.push(part);
+        }
     }
-    if out.is_empty() {
-        out.push('/');
+    if parts.is_empty() {
+        return "/".to_owned();
     }
-    out
+    parts.iter().fold(String::new(), |mut out, p| {
+        out.push('/');
+        out.push_str(p);
+        out
+    })
 }
 
 /// Joins a directory path and a name.
@@ -211,6 +218,8 @@ mod tests {
     fn normalizes_paths() {
         assert_eq!(normalize(""), "/");
         assert_eq!(normalize("a//b/./c/"), "/a/b/c");
+        assert_eq!(normalize("/a/../../b/.."), "/");
+        assert_eq!(normalize("/a/b/../c"), "/a/c");
         assert_eq!(join("/", "x"), "/x");
         assert_eq!(join("/a", "x"), "/a/x");
     }

@@ -152,7 +152,12 @@ impl DeviceReport {
                 .map(|(i, e)| FsReport::new(e, Some(i) == default_index))
                 .collect(),
             boot: layer.boot.clone().map(|el_torito| BootReport { el_torito }),
-            warnings: layer.warnings.clone(),
+            warnings: layer
+                .warnings
+                .iter()
+                .cloned()
+                .chain(layer.failures.iter().map(|e| e.to_string()))
+                .collect(),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Directory listings (`ls`) and whole-file copies (`cat`).
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fs::path::normalize;
+use crate::fs::path::{MAX_DEPTH, join, normalize};
 use crate::fs::{FileSystem, FileSystemExt, FileType, Metadata, NodeId};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::io::Write;
 
 /// One line of a listing.
@@ -20,8 +21,8 @@ pub struct ListEntry {
     pub target: Option<String>,
 }
 
-/// Lists `path`: a directory's entries (all below it with `recursive`), or a file itself.
-/// A symlink named as `path` is followed, as `ls` does.
+/// Lists `path`: a directory's entries sorted by name (all below it, depth first, with
+/// `recursive`), or a file itself. A symlink named as `path` is followed, as `ls` does.
 pub fn list(fs: &dyn FileSystem, path: &str, recursive: bool) -> Result<Vec<ListEntry>> {
     let path = normalize(path);
     let node = fs.resolve_follow(&path)?;
@@ -30,21 +31,46 @@ pub fn list(fs: &dyn FileSystem, path: &str, recursive: bool) -> Result<Vec<List
         return Ok(vec![entry(fs, path, node, meta)?]);
     }
     let mut out = Vec::new();
-    if recursive {
-        for item in fs.walk(node, &path).skip(1) {
-            let item = item?;
-            out.push(entry(fs, item.path, item.node, item.metadata)?);
+    let mut visited = HashSet::from([meta.ino]);
+    list_dir(fs, node, &path, recursive, 0, &mut visited, &mut out)?;
+    Ok(out)
+}
+
+fn list_dir(
+    fs: &dyn FileSystem,
+    dir: NodeId,
+    path: &str,
+    recursive: bool,
+    depth: usize,
+    visited: &mut HashSet<u64>,
+    out: &mut Vec<ListEntry>,
+) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(
+            Error::new(ErrorKind::LimitExceeded, "directory tree is too deep").with_path(path),
+        );
+    }
+    let mut entries = fs.read_dir(dir).map_err(|e| e.with_path(path))?;
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in entries {
+        let child = join(path, &e.name);
+        let meta = fs
+            .metadata(e.node)
+            .map_err(|err| err.with_path(child.clone()))?;
+        let is_dir = meta.is_dir();
+        if is_dir && recursive && !visited.insert(meta.ino) {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "directory appears twice in the tree (a loop or a cross-link)",
+            )
+            .with_path(child));
         }
-    } else {
-        for e in fs.read_dir(node)? {
-            let child = crate::fs::path::join(&path, &e.name);
-            let meta = fs
-                .metadata(e.node)
-                .map_err(|err| err.with_path(child.clone()))?;
-            out.push(entry(fs, child, e.node, meta)?);
+        out.push(entry(fs, child.clone(), e.node, meta)?);
+        if is_dir && recursive {
+            list_dir(fs, e.node, &child, recursive, depth + 1, visited, out)?;
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn entry(fs: &dyn FileSystem, path: String, node: NodeId, metadata: Metadata) -> Result<ListEntry> {

@@ -265,14 +265,7 @@ impl IsoFs {
             });
         }
         let symlink = rr.as_ref().and_then(|r| r.symlink.as_ref());
-        let file_type = match (symlink, rr.as_ref().and_then(|r| r.mode)) {
-            (Some(_), _) => FileType::Symlink,
-            (None, Some(mode)) => match FileType::from_mode(mode) {
-                Some(FileType::Directory) | None => FileType::File,
-                Some(t) => t,
-            },
-            (None, None) => FileType::File,
-        };
+        let file_type = non_dir_type(rr.as_ref());
         let size = match (file_type, &rr) {
             (FileType::Symlink, _) => symlink.map_or(0, |t| t.len() as u64),
             (
@@ -328,7 +321,7 @@ impl IsoFs {
             let file_type = if rr.as_ref().is_some_and(|r| r.child_link.is_some()) || rec.is_dir() {
                 FileType::Directory
             } else {
-                self.build(group, rr)?.file_type
+                non_dir_type(rr.as_ref())
             };
             out.push(DirEntry {
                 name,
@@ -428,6 +421,19 @@ impl IsoFs {
         }
         cache.push((id, index, block.clone()));
         Ok(block)
+    }
+}
+
+/// The type of a record that is not a directory: a symlink, a device node from the Rock
+/// Ridge mode, or a regular file.
+fn non_dir_type(rr: Option<&RockRidge>) -> FileType {
+    match (rr.and_then(|r| r.symlink.as_ref()), rr.and_then(|r| r.mode)) {
+        (Some(_), _) => FileType::Symlink,
+        (None, Some(mode)) => match FileType::from_mode(mode) {
+            Some(FileType::Directory) | None => FileType::File,
+            Some(t) => t,
+        },
+        (None, None) => FileType::File,
     }
 }
 
