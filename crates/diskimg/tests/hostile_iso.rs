@@ -1,7 +1,7 @@
 //! Damaged and hostile ISO images, made by changing fixtures in code (each test says what it
 //! changes): every one must end in a clear error or a warning, never a panic or a hang.
 
-use diskimg::fs::{FileSystem, FileSystemExt};
+use diskimg::fs::FileSystemExt;
 use diskimg::io::MemorySource;
 use diskimg::ops::exercise::exercise;
 use diskimg::ops::extract::{ExtractOptions, NoProgress, extract};
