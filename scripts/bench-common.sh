@@ -1,0 +1,41 @@
+# Shared helpers for the benchmark scripts (sourced, not run).
+# DATA: where the datasets live (made by ../shared/bench/gen_datasets.sh when it is there).
+DATA=${DATA:-${TMPDIR:-/tmp}/diskimg-bench/data}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DISKIMG=${DISKIMG:-$ROOT/target/release/diskimg}
+RUNS=${RUNS:-3}
+WORK=${WORK:-${TMPDIR:-/tmp}/diskimg-bench/work}
+mkdir -p "$DATA" "$WORK"
+
+build_release() {
+  [ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --release --locked -q)
+}
+
+# datasets NAME...: makes sure the named datasets exist.
+datasets() {
+  local missing=0 n
+  for n in "$@"; do [ -e "$DATA/$n" ] || missing=1; done
+  [ $missing = 0 ] && return 0
+  local gen=$ROOT/../shared/bench/gen_datasets.sh
+  if [ -x "$gen" ] || [ -f "$gen" ]; then DATA=$DATA bash "$gen" >&2; return; fi
+  echo "bench: datasets $* missing in $DATA and ../shared/bench/gen_datasets.sh not found" >&2; exit 2
+}
+
+# median_seconds LABEL PREPARE CMD: runs CMD $RUNS times (PREPARE before each), prints the median.
+median_seconds() {
+  local prepare=$2 cmd=$3 i t times=()
+  for i in $(seq "$RUNS"); do
+    eval "$prepare"; sync
+    t=$( { /usr/bin/time -f '%e' bash -c "$cmd" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+    times+=("$t")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
+}
+
+# peak_rss_mib PREPARE CMD: peak resident memory of one run, in MiB.
+peak_rss_mib() {
+  eval "$1"
+  /usr/bin/time -v bash -c "$2" 2>&1 >/dev/null | awk '/Maximum resident set size/{printf "%.0f\n", $6/1024}'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0) printf "%.2f", b / a; else print "inf" }'; }
