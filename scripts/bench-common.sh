@@ -26,8 +26,8 @@ median_seconds() {
   local prepare=$2 cmd=$3 i t times=()
   for i in $(seq "$RUNS"); do
     eval "$prepare"; sync
-    t=$( { /usr/bin/time -f '%e' bash -c "$cmd" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-    times+=("$t")
+    /usr/bin/time -f '%e' -o "$WORK/.time" bash -c "$cmd" >/dev/null 2>&1 || { echo "bench: failed: $cmd" >&2; exit 1; }
+    times+=("$(tail -1 "$WORK/.time")")
   done
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
 }
@@ -35,7 +35,8 @@ median_seconds() {
 # peak_rss_mib PREPARE CMD: peak resident memory of one run, in MiB.
 peak_rss_mib() {
   eval "$1"
-  /usr/bin/time -v bash -c "$2" 2>&1 >/dev/null | awk '/Maximum resident set size/{printf "%.0f\n", $6/1024}'
+  /usr/bin/time -v -o "$WORK/.rss" bash -c "$2" >/dev/null 2>&1 || { echo "bench: failed: $2" >&2; exit 1; }
+  awk '/Maximum resident set size/{printf "%.0f\n", $6/1024}' "$WORK/.rss"
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0) printf "%.2f", b / a; else print "inf" }'; }

@@ -1,9 +1,9 @@
 //! Outputs that appear under their final name only when complete.
 //!
-//! An [`AtomicFile`] writes to a hidden temporary file beside the target and renames it over
-//! the target in [`commit`](AtomicFile::commit). If the work fails or the value is dropped
-//! without a commit, the temporary file is removed: a failure never leaves a half-written
-//! file under the final name.
+//! An [`AtomicFile`] is written nameless (Linux `O_TMPFILE`) or under a hidden temporary name
+//! beside the target, and only [`commit`](AtomicFile::commit) gives it the final name (a link or
+//! a rename, each atomic). If the work fails or the value is dropped without a commit, nothing
+//! remains: a failure never leaves a half-written file under the final name.
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use std::fs::{File, OpenOptions};
@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A file being written under a temporary name.
+/// A file being written, not yet under its final name.
 #[derive(Debug)]
 pub struct AtomicFile {
     file: Option<File>,
-    temp: PathBuf,
+    /// The hidden temporary name, or `None` for a nameless file.
+    temp: Option<PathBuf>,
     target: PathBuf,
+    replace: bool,
 }
 
 impl AtomicFile {
@@ -31,8 +33,15 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".diskimg-{}-{n}.part", std::process::id()));
+        if let Some(file) = nameless::create(&dir) {
+            return Ok(AtomicFile {
+                file: Some(file),
+                temp: None,
+                target,
+                replace,
+            });
+        }
+        let temp = temp_name(&dir);
         let file = OpenOptions::new()
             .write(true)
             .read(true)
@@ -42,12 +51,13 @@ impl AtomicFile {
             .in_file(&temp)?;
         Ok(AtomicFile {
             file: Some(file),
-            temp,
+            temp: Some(temp),
             target,
+            replace,
         })
     }
 
-    /// The open temporary file.
+    /// The open file.
     pub fn file(&self) -> &File {
         self.file.as_ref().expect("the file is open until commit")
     }
@@ -57,23 +67,111 @@ impl AtomicFile {
         &self.target
     }
 
-    /// Renames the finished file to its final name.
+    /// Gives the finished file its final name.
     pub fn commit(mut self) -> Result<()> {
-        drop(self.file.take());
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(Error::from)
-            .in_file(&self.target)?;
-        self.temp = PathBuf::new();
-        Ok(())
+        let file = self.file.take().expect("the file is open until commit");
+        if self.temp.is_none() {
+            match nameless::link(&file, &self.target) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && self.replace => {
+                    // Name it beside the target, then rename over the old file.
+                    let dir = self
+                        .target
+                        .parent()
+                        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                    let temp = temp_name(&dir);
+                    nameless::link(&file, &temp)
+                        .map_err(Error::from)
+                        .in_file(&temp)?;
+                    self.temp = Some(temp);
+                }
+                Err(e) => return Err(Error::from(e).with_file(&self.target)),
+            }
+        }
+        drop(file);
+        let temp = self.temp.take().expect("a named temporary file");
+        std::fs::rename(&temp, &self.target).map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            Error::from(e).with_file(&self.target)
+        })
     }
+}
+
+fn temp_name(dir: &Path) -> PathBuf {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".diskimg-{pid}-{n}.part"))
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            drop(self.file.take());
-            let _ = std::fs::remove_file(&self.temp);
+        drop(self.file.take());
+        if let Some(temp) = self.temp.take() {
+            let _ = std::fs::remove_file(temp);
         }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod nameless {
+    //! `O_TMPFILE` files, named at the end with `linkat` through `/proc/self/fd`.
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::path::Path;
+
+    /// A nameless file in `dir`, where the system supports them.
+    pub(super) fn create(dir: &Path) -> Option<File> {
+        static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+            return None;
+        }
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .mode(0o666)
+            .open(dir)
+            .ok()
+    }
+
+    /// Gives a nameless file the name `to`; fails with `AlreadyExists` if it is taken.
+    pub(super) fn link(file: &File, to: &Path) -> std::io::Result<()> {
+        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+        let to = CString::new(to.as_os_str().as_bytes())?;
+        // SAFETY: both arguments are valid NUL-terminated strings that outlive the call; the
+        // descriptor named by `from` is open (we hold `file`).
+        let r = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod nameless {
+    use std::fs::File;
+    use std::path::Path;
+
+    pub(super) fn create(_dir: &Path) -> Option<File> {
+        None
+    }
+
+    pub(super) fn link(_file: &File, _to: &Path) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
     }
 }
 
@@ -97,6 +195,10 @@ mod tests {
         b.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"whole");
         assert!(AtomicFile::create(&target, false).is_err());
-        assert!(AtomicFile::create(&target, true).is_ok());
+        let c = AtomicFile::create(&target, true).unwrap();
+        c.file().write_all(b"again").unwrap();
+        c.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"again");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -18,7 +18,7 @@ use crate::time::Timestamp;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Mutex, PoisonError};
 
@@ -39,7 +39,8 @@ pub enum Existing {
 pub struct ExtractOptions {
     /// Existing outputs.
     pub existing: Existing,
-    /// Writer threads.
+    /// Writer threads for large files (small files have one writer of their own, so that
+    /// file creation in one directory never contends).
     pub threads: usize,
 }
 
@@ -48,7 +49,7 @@ impl Default for ExtractOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ExtractOptions {
             existing: Existing::Fail,
-            threads: (cores * 2).clamp(2, 16),
+            threads: cores.clamp(2, 16),
         }
     }
 }
@@ -110,11 +111,14 @@ pub fn extract(
     }
     let shared = Shared {
         summary: Mutex::new(ExtractSummary::default()),
+        files: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
         abort: AtomicBool::new(false),
         first_error: Mutex::new(None),
     };
-    let (tx, rx) = sync_channel::<FileJob>(4096);
-    let rx = Mutex::new(rx);
+    let (small_tx, small_rx) = sync_channel::<Vec<FileJob>>(64);
+    let (large_tx, large_rx) = sync_channel::<Vec<FileJob>>(16);
+    let (small_rx, large_rx) = (Mutex::new(small_rx), Mutex::new(large_rx));
     let mut planner = Planner {
         fs,
         existing: opts.existing,
@@ -124,12 +128,18 @@ pub fn extract(
         links: Vec::new(),
         inodes: HashMap::new(),
         visited: HashSet::new(),
+        batch: Vec::new(),
+        batch_bytes: 0,
     };
     let planned = std::thread::scope(|s| {
+        s.spawn(|| worker(fs, &small_rx, progress, &shared));
         for _ in 0..opts.threads.max(1) {
-            s.spawn(|| worker(fs, &rx, progress, &shared));
+            s.spawn(|| worker(fs, &large_rx, progress, &shared));
         }
-        let tx = tx;
+        let tx = Queues {
+            small: small_tx,
+            large: large_tx,
+        };
         let mut result = Ok(());
         for src in sources {
             result = planner.source(src, dest, &tx);
@@ -137,6 +147,7 @@ pub fn extract(
                 break;
             }
         }
+        planner.flush(&tx);
         drop(tx);
         result
     });
@@ -151,10 +162,12 @@ pub fn extract(
             return Err(e);
         }
     }
-    let summary = shared
+    let mut summary = shared
         .summary
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);
+    summary.files = shared.files.into_inner();
+    summary.bytes = shared.bytes.into_inner();
     if summary.errors > 0 {
         return Err(Error::new(
             ErrorKind::Corrupt,
@@ -186,7 +199,11 @@ fn totals(fs: &dyn FileSystem, sources: &[String]) -> (u64, u64) {
 }
 
 struct Shared {
+    /// Rare events (directories, links, skips, errors).
     summary: Mutex<ExtractSummary>,
+    /// Files and bytes written, counted without a lock.
+    files: AtomicU64,
+    bytes: AtomicU64,
     abort: AtomicBool,
     first_error: Mutex<Option<Error>>,
 }
@@ -229,10 +246,34 @@ struct Planner<'a> {
     links: Vec<(PathBuf, PathBuf)>,
     inodes: HashMap<u64, PathBuf>,
     visited: HashSet<u64>,
+    /// Files waiting to be handed to the writers, and their bytes.
+    batch: Vec<FileJob>,
+    batch_bytes: u64,
+}
+
+/// Small files go to their writer in batches of this many files or bytes.
+const BATCH_FILES: usize = 64;
+const BATCH_BYTES: u64 = 8 << 20;
+/// Files of at least this size go to the large-file writers, one at a time.
+const LARGE_FILE: u64 = 1 << 20;
+
+/// Where the planner sends work: small files to one writer, large files to several.
+struct Queues {
+    small: SyncSender<Vec<FileJob>>,
+    large: SyncSender<Vec<FileJob>>,
 }
 
 impl Planner<'_> {
-    fn source(&mut self, src: &str, dest: &Path, tx: &SyncSender<FileJob>) -> Result<()> {
+    /// Hands the pending files to the writers. A closed channel means every writer stopped on
+    /// a fatal error, which the caller reports.
+    fn flush(&mut self, tx: &Queues) {
+        if !self.batch.is_empty() {
+            let _ = tx.small.send(std::mem::take(&mut self.batch));
+            self.batch_bytes = 0;
+        }
+    }
+
+    fn source(&mut self, src: &str, dest: &Path, tx: &Queues) -> Result<()> {
         let path = normalize(src);
         let node = self.fs.resolve(&path)?;
         let meta = self
@@ -267,7 +308,7 @@ impl Planner<'_> {
         target: PathBuf,
         depth: usize,
         fresh: bool,
-        tx: &SyncSender<FileJob>,
+        tx: &Queues,
     ) -> Result<()> {
         match meta.file_type {
             FileType::Directory => self.directory(node, meta, image_path, target, depth, tx),
@@ -288,8 +329,15 @@ impl Planner<'_> {
                     target,
                     metadata: meta,
                 };
-                // A closed channel means every writer stopped on a fatal error.
-                let _ = tx.send(job);
+                if job.metadata.size >= LARGE_FILE {
+                    let _ = tx.large.send(vec![job]);
+                    return Ok(());
+                }
+                self.batch_bytes += job.metadata.size;
+                self.batch.push(job);
+                if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+                    self.flush(tx);
+                }
                 Ok(())
             }
             FileType::Symlink => {
@@ -331,7 +379,7 @@ impl Planner<'_> {
         image_path: &str,
         target: PathBuf,
         depth: usize,
-        tx: &SyncSender<FileJob>,
+        tx: &Queues,
     ) -> Result<()> {
         if !self.visited.insert(meta.ino) {
             self.shared.failed(
@@ -522,29 +570,29 @@ fn set_times(path: &Path, meta: &Metadata, follow: bool) {
 
 fn worker(
     fs: &dyn FileSystem,
-    rx: &Mutex<Receiver<FileJob>>,
+    rx: &Mutex<Receiver<Vec<FileJob>>>,
     progress: &dyn Progress,
     shared: &Shared,
 ) {
     let mut buf = Vec::new();
     loop {
-        let job = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(job) = job else { return };
-        if shared.abort.load(Ordering::Relaxed) {
-            continue;
-        }
-        match write_file(fs, &job, &mut buf) {
-            Ok(()) => {
-                shared.count(|s| {
-                    s.files += 1;
-                    s.bytes += job.metadata.size;
-                });
-                progress.advance(job.metadata.size, 1);
+        let batch = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(batch) = batch else { return };
+        for job in batch {
+            if shared.abort.load(Ordering::Relaxed) {
+                break;
             }
-            Err(Failure::Read(e)) => {
-                shared.failed(progress, e.with_path(job.image_path.clone()), false)
+            match write_file(fs, &job, &mut buf) {
+                Ok(()) => {
+                    shared.files.fetch_add(1, Ordering::Relaxed);
+                    shared.bytes.fetch_add(job.metadata.size, Ordering::Relaxed);
+                    progress.advance(job.metadata.size, 1);
+                }
+                Err(Failure::Read(e)) => {
+                    shared.failed(progress, e.with_path(job.image_path.clone()), false)
+                }
+                Err(Failure::Write(e)) => shared.failed(progress, e, true),
             }
-            Err(Failure::Write(e)) => shared.failed(progress, e, true),
         }
     }
 }
@@ -566,6 +614,7 @@ fn write_file(
     let w = |e: std::io::Error| Failure::Write(Error::from(e).with_file(&job.target));
     let size = job.metadata.size;
     let direct = fs.file_extents(job.node).map_err(Failure::Read)?;
+    let mut written_to = 0u64;
     match direct {
         Some(extents) => {
             for e in extents {
@@ -573,6 +622,7 @@ fn write_file(
                     continue;
                 };
                 copy_extent(fs.device(), dev_off, file, e.file_offset, e.len, buf)?;
+                written_to = e.file_offset + e.len;
             }
         }
         None => {
@@ -591,14 +641,21 @@ fn write_file(
                 write_all_at(file, &buf[..n], offset).map_err(w)?;
                 offset += n as u64;
             }
+            written_to = offset;
         }
     }
-    file.set_len(size).map_err(w)?;
+    // Trailing holes need the length set; a copy that ended on the last byte already made it.
+    if written_to != size {
+        file.set_len(size).map_err(w)?;
+    }
     #[cfg(unix)]
     if let Some(mode) = job.metadata.mode {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
-            .map_err(w)?;
+        let mode = mode & 0o777;
+        if mode != created_mode() {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .map_err(w)?;
+        }
     }
     if let Some(mtime) = job.metadata.mtime {
         let atime = job.metadata.atime.unwrap_or(mtime);
@@ -606,6 +663,23 @@ fn write_file(
             .map_err(w)?;
     }
     out.commit().map_err(Failure::Write)
+}
+
+/// The mode a new file gets: 0o666 less the process's umask, read once from /proc where there
+/// is one (elsewhere modes are always set explicitly).
+#[cfg(unix)]
+fn created_mode() -> u32 {
+    static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            })
+            .map_or(u32::MAX, |umask| 0o666 & !umask)
+    })
 }
 
 /// Extents at least this long are checked for holes on the device, so holes stay holes.
@@ -621,6 +695,13 @@ fn copy_extent(
     len: u64,
     buf: &mut Vec<u8>,
 ) -> std::result::Result<(), Failure> {
+    if dev_off.checked_add(len).is_none_or(|end| end > dev.size()) {
+        return Err(Failure::Read(Error::out_of_bounds(
+            dev_off,
+            len as usize,
+            dev.size(),
+        )));
+    }
     let runs = if len >= SPARSE_CHECK {
         dev.extents(dev_off, len).map_err(Failure::Read)?
     } else {
@@ -636,13 +717,6 @@ fn copy_extent(
     };
     for (off, n) in runs {
         let out_off = file_off + (off - dev_off);
-        if off + n > dev.size() {
-            return Err(Failure::Read(Error::out_of_bounds(
-                off,
-                n as usize,
-                dev.size(),
-            )));
-        }
         match dev.host_span(off, n) {
             Some(span) => copy_range(span.file, span.offset, file, out_off, n, buf)
                 .map_err(|e| Failure::Write(Error::from(e)))?,
