@@ -205,46 +205,60 @@ impl UdfFs {
         let mut out = Integrity::default();
         let mut extent = first;
         let mut b = vec![0u8; bs as usize];
-        for _ in 0..MAX_INTEGRITY_CHAIN {
-            if extent.len == 0 {
-                break;
+        let mut read = 0;
+        'extents: while extent.len > 0 {
+            let mut next = None;
+            for i in 0..u64::from(extent.len).div_ceil(bs) {
+                read += 1;
+                if read > MAX_INTEGRITY_CHAIN {
+                    break 'extents;
+                }
+                let sector = u64::from(extent.location) + i;
+                let offset = sector * bs;
+                let valid = self.dev.read_exact_at(offset, &mut b).is_ok()
+                    && tag::check(
+                        &b,
+                        &[id::INTEGRITY, id::TERMINATING],
+                        u32::try_from(sector).ok(),
+                        "integrity",
+                        offset,
+                    )
+                    .is_ok();
+                if !valid || le32(&b, 0) & 0xFFFF == u32::from(id::TERMINATING) {
+                    break;
+                }
+                let n = le32(&b, 72) as usize;
+                let l_iu = le32(&b, 76) as usize;
+                if n > 64 || 80 + 8 * n + l_iu > b.len() {
+                    break;
+                }
+                let table = |at: usize| (0..n).map(|i| le32(&b, at + 4 * i)).collect::<Vec<_>>();
+                out.recorded = super::fields::timestamp(&b[16..28]);
+                out.state = match le32(&b, 28) {
+                    0 => Some("open"),
+                    1 => Some("closed"),
+                    _ => None,
+                };
+                out.free = table(80);
+                out.sizes = table(80 + 4 * n);
+                let iu = 80 + 8 * n;
+                if l_iu >= 46 {
+                    out.files = Some(le32(&b, iu + 32));
+                    out.directories = Some(le32(&b, iu + 36));
+                    out.min_read = Some(super::fields::le16(&b, iu + 40));
+                    out.min_write = Some(super::fields::le16(&b, iu + 42));
+                    out.max_write = Some(super::fields::le16(&b, iu + 44));
+                }
+                let n = ExtentAd::parse(&b, 32);
+                if n.len > 0 {
+                    next = Some(n);
+                    break;
+                }
             }
-            let offset = u64::from(extent.location) * bs;
-            if self.dev.read_exact_at(offset, &mut b).is_err()
-                || tag::check(
-                    &b,
-                    &[id::INTEGRITY],
-                    Some(extent.location),
-                    "integrity",
-                    offset,
-                )
-                .is_err()
-            {
-                break;
+            match next {
+                Some(n) => extent = n,
+                None => break,
             }
-            let n = le32(&b, 72) as usize;
-            let l_iu = le32(&b, 76) as usize;
-            if 80 + 8 * n + l_iu > b.len() || n > 64 {
-                break;
-            }
-            let table = |at: usize| (0..n).map(|i| le32(&b, at + 4 * i)).collect::<Vec<_>>();
-            out.recorded = super::fields::timestamp(&b[16..28]);
-            out.state = match le32(&b, 28) {
-                0 => Some("open"),
-                1 => Some("closed"),
-                _ => None,
-            };
-            out.free = table(80);
-            out.sizes = table(80 + 4 * n);
-            let iu = 80 + 8 * n;
-            if l_iu >= 46 {
-                out.files = Some(le32(&b, iu + 32));
-                out.directories = Some(le32(&b, iu + 36));
-                out.min_read = Some(super::fields::le16(&b, iu + 40));
-                out.min_write = Some(super::fields::le16(&b, iu + 42));
-                out.max_write = Some(super::fields::le16(&b, iu + 44));
-            }
-            extent = ExtentAd::parse(&b, 32);
         }
         out
     }
