@@ -179,10 +179,18 @@ fn labels_revisions_and_counts_match_udfinfo() {
         assert_eq!(fs["label"].as_str().unwrap_or(""), want["lvid"], "{name}");
         // udfinfo's udfrev is the minimum read revision of the integrity descriptor.
         assert_eq!(d["min_read_revision"], want["udfrev"].as_str(), "{name}");
-        assert_eq!(d["min_write_revision"], want["udfwriterev"].as_str(), "{name}");
+        assert_eq!(
+            d["min_write_revision"],
+            want["udfwriterev"].as_str(),
+            "{name}"
+        );
         let domain = name.split('_').find_map(|p| p.strip_prefix("r0"));
         if let Some(rev) = domain.filter(|r| r.len() == 3) {
-            assert_eq!(d["revision"], format!("{}.{}", &rev[..1], &rev[1..]), "{name}");
+            assert_eq!(
+                d["revision"],
+                format!("{}.{}", &rev[..1], &rev[1..]),
+                "{name}"
+            );
         }
         assert_eq!(
             d["block_size"].as_u64().unwrap().to_string(),
@@ -198,8 +206,8 @@ fn labels_revisions_and_counts_match_udfinfo() {
         .unwrap()
         .lines()
         .count();
-        let counted: usize = want["numfiles"].parse::<usize>().unwrap()
-            + want["numdirs"].parse::<usize>().unwrap();
+        let counted: usize =
+            want["numfiles"].parse::<usize>().unwrap() + want["numdirs"].parse::<usize>().unwrap();
         assert_eq!(listed + 1, counted, "{name}: entries");
     }
 }
@@ -211,7 +219,10 @@ fn virtual_partitions_are_read_through_the_vat() {
         let img = dir.join(name);
         let info = info_json(&img);
         let fs = udf_entry(&info);
-        assert_eq!(fs["default"], true, "{name}: a UDF-only disc defaults to UDF");
+        assert_eq!(
+            fs["default"], true,
+            "{name}: a UDF-only disc defaults to UDF"
+        );
         let maps: Vec<&str> = fs["details"]["partition_maps"]
             .as_array()
             .unwrap()
@@ -261,9 +272,6 @@ fn links_match_what_pycdlib_wrote() {
     ] {
         assert_eq!(got[path].kind, Kind::Symlink(target.into()), "{path}");
     }
-    use std::os::unix::fs::MetadataExt;
-    let a = std::fs::metadata(t.path().join("data/rand1.bin")).unwrap();
-    let b = std::fs::metadata(t.path().join("data/hardlink.bin")).unwrap();
     assert_eq!(got["data/rand1.bin"].kind, got["data/hardlink.bin"].kind);
     // pycdlib records a link count of 1 on the shared entry, so the two names share an
     // inode number in the image (checked here) but are extracted as two files.
@@ -276,7 +284,6 @@ fn links_match_what_pycdlib_wrote() {
         v[0]["ino"].as_u64().unwrap()
     };
     assert_eq!(ino("/data/rand1.bin"), ino("/data/hardlink.bin"));
-    assert_eq!(a.len(), b.len());
 }
 
 #[test]
@@ -303,7 +310,12 @@ def walk(p):
 walk('/')
 print(json.dumps(out))
 "#;
-    let out = Command::new(python).arg("-c").arg(script).arg(&img).output().unwrap();
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(&img)
+        .output()
+        .unwrap();
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         assert!(!strict(), "pycdlib failed: {msg}");

@@ -176,7 +176,15 @@ impl UdfFs {
                 offset: area_offset,
             }
         } else {
-            Data::Extents(self.extents(area, area_offset, kind, location.partition, info_len)?)
+            let extents = self.extents(area, area_offset, kind, location.partition, info_len)?;
+            let described = extents.last().map_or(0, |x| x.file_offset + x.len);
+            if described < info_len {
+                return Err(corrupt(format!(
+                    "information length {info_len} exceeds the {described} bytes its \
+                     allocation descriptors describe"
+                )));
+            }
+            Data::Extents(extents)
         };
         let file_type = b[16 + 11];
         let rdev = if matches!(file_type, file_type::BLOCK_DEVICE | file_type::CHAR_DEVICE) {
