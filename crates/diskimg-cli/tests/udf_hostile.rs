@@ -548,3 +548,25 @@ fn sparing_table_moves_a_packet() {
         "rand1.bin read through the sparing table"
     );
 }
+
+#[test]
+fn unrecorded_extents_read_as_zeros() {
+    let Some((_, mut img)) = fixture(HD) else {
+        return;
+    };
+    let l = Layout::of(&img);
+    let (_, data) = child(&img, &l, l.root, "data");
+    let (_, big) = child(&img, &l, data, "big.bin");
+    let fe = l.at(big);
+    let (area, _) = ad_area(&img, fe);
+    // The first extent becomes "allocated but not recorded" (type 1).
+    let first = le32(&img, area);
+    let len = first & 0x3FFF_FFFF;
+    put32(&mut img, area, len | (1 << 30));
+    seal(&mut img, fe);
+    let out = run_on(&img, &["cat", "--namespace", "udf"], &["/data/big.bin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 3 * 1024 * 1024 + 123);
+    assert!(out.stdout[..len].iter().all(|&b| b == 0));
+    assert!(out.stdout[len..].iter().any(|&b| b != 0) || len == out.stdout.len());
+}

@@ -238,6 +238,9 @@ impl UdfFs {
                 continue;
             }
             let entries = if e.file_type == file_type::VAT {
+                if data.len() < 152 {
+                    continue;
+                }
                 let header = usize::from(le16(&data, 0).max(152));
                 if data.len() < header {
                     continue;

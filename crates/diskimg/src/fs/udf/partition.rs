@@ -59,11 +59,9 @@ pub(super) fn locate(
     want: u64,
 ) -> Result<(u64, u64)> {
     let Some(map) = maps.get(usize::from(part)) else {
-        return Err(bad(
-            part,
-            block,
-            format!("partition reference {part} names no partition map"),
-        ));
+        return Err(bad(format!(
+            "partition reference {part} names no partition map"
+        )));
     };
     let want = want.max(1);
     match map {
@@ -90,11 +88,9 @@ pub(super) fn locate(
                 return Err(outside(part, block, vat.len() as u64));
             };
             if first == VAT_UNUSED {
-                return Err(bad(
-                    part,
-                    block,
-                    format!("virtual block {block} is not mapped by the VAT"),
-                ));
+                return Err(bad(format!(
+                    "virtual block {block} is not mapped by the VAT"
+                )));
             }
             let mut run = 1;
             while run < want
@@ -107,11 +103,9 @@ pub(super) fn locate(
         Partition::Metadata { base, runs } => {
             let i = runs.partition_point(|r| r.first + r.len <= block);
             let Some(r) = runs.get(i).filter(|r| r.first <= block) else {
-                return Err(bad(
-                    part,
-                    block,
-                    format!("metadata block {block} is not in the metadata file"),
-                ));
+                return Err(bad(format!(
+                    "metadata block {block} is not in the metadata file"
+                )));
             };
             let within = block - r.first;
             base_locate(
@@ -145,8 +139,6 @@ fn base_locate(
                 locate(maps, bs, i as u16, block, want)
             }
             _ => Err(bad(
-                part,
-                block,
                 "a virtual or metadata partition must lie on a physical one".into(),
             )),
         },
@@ -161,15 +153,13 @@ fn plain(start: u64, len: u64, bs: u64, part: u16, block: u64, want: u64) -> Res
 }
 
 fn outside(part: u16, block: u64, len: u64) -> Error {
-    bad(
-        part,
-        block,
-        format!("block {block} is outside partition {part} ({len} blocks)"),
-    )
+    bad(format!(
+        "block {block} is outside partition {part} ({len} blocks)"
+    ))
 }
 
-fn bad(part: u16, block: u64, msg: String) -> Error {
-    let _ = (part, block);
+/// An address that leads nowhere; the caller adds the offset of the structure holding it.
+fn bad(msg: String) -> Error {
     Error::corrupt(FORMAT, "logical block address", 0, msg)
 }
 
