@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 fx=../tests/fixtures/out
-rm -rf seeds; mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt
+rm -rf seeds; mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf
 for img in "$fx"/iso/*.iso; do
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
   n=$(basename "$img" .iso)
@@ -12,4 +12,10 @@ for img in "$fx"/iso/*.iso; do
   dd if="$img" of="seeds/iso9660/$n" bs=2048 skip=16 count=128 status=none
   head -c 65536 "$img" > "seeds/mbr/$n"
   head -c 65536 "$img" > "seeds/gpt/$n"
+done
+# UDF: images with 512-byte blocks, from byte 32768 (the recognition sequence) on, which holds
+# the descriptors, the directories and the first files.
+for img in "$fx"/udf/hd_512_*.img "$fx"/udf/vat_*.img; do
+  [ -f "$img" ] || continue
+  dd if="$img" of="seeds/udf/$(basename "$img" .img)" bs=512 skip=64 count=1536 status=none
 done

@@ -25,6 +25,13 @@ pub fn run_target(name: &str, data: &[u8]) {
             img.extend_from_slice(data);
             exercise(Arc::new(MemorySource::new(img)));
         }
+        "udf" => {
+            // As for ISO 9660: the fuzzer's bytes start at byte 32768, where the volume
+            // recognition sequence is; seeds are images with 512-byte blocks.
+            let mut img = vec![0u8; 32 * 1024];
+            img.extend_from_slice(data);
+            exercise(Arc::new(MemorySource::new(img)));
+        }
         "mbr" => {
             let _ = Mbr::read(&MemorySource::new(data.to_vec()), 512);
         }

@@ -1,36 +1,29 @@
-//! Finding a UDF volume: recognition sequence, anchor, and the volume descriptors that name it.
+//! Finding a UDF volume: the volume recognition sequence (ECMA-167 2/8.3) and the anchor
+//! volume descriptor pointers (3/10.2) at sector 256, N-257 and N-1 (and 512, UDF 2.2.3).
 
-use super::FORMAT;
-use crate::error::{Error, Result};
+use super::fields::ExtentAd;
+use super::tag::{self, id};
 use crate::io::ReadAt;
-use serde::Serialize;
 
 /// The volume recognition sequence starts at byte 32768.
 const VRS_START: usize = 32 * 1024;
 /// Most recognition descriptors scanned.
 const MAX_VRS: usize = 64;
-/// Most volume descriptors read from the main sequence.
-const MAX_VDS_DESCRIPTORS: u64 = 256;
-const BLOCK_SIZES: [u64; 4] = [2048, 512, 1024, 4096];
+/// Sector sizes tried, most common first.
+pub(super) const SECTOR_SIZES: [u64; 4] = [2048, 512, 4096, 1024];
 
-/// What identifies a UDF volume.
-#[derive(Debug, Clone, Serialize)]
-pub struct UdfSummary {
-    /// UDF revision from the logical volume's domain identifier, such as `2.01`.
-    pub revision: String,
-    /// Logical block size.
-    pub block_size: u64,
-    /// Volume identifier of the primary volume descriptor.
-    pub volume_id: String,
-    /// Logical volume identifier: what systems show as the label.
-    pub logical_volume_id: String,
+/// Whether the recognition sequence in `head` announces an NSR02/NSR03 (UDF) volume. The
+/// descriptors are 2048 bytes apart, or one per sector on 4096-byte sectors.
+pub fn has_nsr(head: &[u8]) -> bool {
+    [2048, 4096]
+        .into_iter()
+        .any(|step| nsr_with_step(head, step))
 }
 
-/// Whether the recognition sequence in `head` announces an NSR02/NSR03 (UDF) volume.
-pub fn has_nsr(head: &[u8]) -> bool {
+fn nsr_with_step(head: &[u8], step: usize) -> bool {
     let mut bea = false;
     for i in 0..MAX_VRS {
-        let at = VRS_START + i * 2048;
+        let at = VRS_START + i * step;
         let Some(d) = head.get(at..at + 6) else { break };
         match &d[1..6] {
             b"BEA01" => bea = true,
@@ -43,118 +36,54 @@ pub fn has_nsr(head: &[u8]) -> bool {
     false
 }
 
-/// Finds the anchor and reads the volume descriptors.
-pub fn detect(dev: &dyn ReadAt) -> Result<UdfSummary> {
+/// A valid anchor: where it was found and the two volume descriptor sequences it names.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Anchor {
+    pub sector_size: u64,
+    pub sector: u64,
+    pub main: ExtentAd,
+    pub reserve: ExtentAd,
+}
+
+/// Every valid anchor, for the first sector size that has one: sector 256 first, then the
+/// end of the volume, then 512. An anchor with a bad checksum, CRC or location is skipped.
+pub(super) fn anchors(dev: &dyn ReadAt) -> Vec<Anchor> {
     let size = dev.size();
-    for bs in BLOCK_SIZES {
-        let blocks = size / bs;
-        for lba in [256, blocks.saturating_sub(1), blocks.saturating_sub(257)] {
-            if lba == 0 || lba >= blocks {
+    for ss in SECTOR_SIZES {
+        let sectors = size / ss;
+        let mut found = Vec::new();
+        for sector in [
+            256,
+            sectors.saturating_sub(257),
+            sectors.saturating_sub(1),
+            512,
+        ] {
+            if sector < 256
+                || sector >= sectors
+                || found.iter().any(|a: &Anchor| a.sector == sector)
+            {
                 continue;
             }
-            if let Some((len, loc)) = anchor(dev, lba, bs) {
-                return volume_descriptors(dev, bs, len, loc);
+            if let Some(a) = anchor_at(dev, ss, sector) {
+                found.push(a);
             }
         }
-    }
-    Err(Error::corrupt(
-        FORMAT,
-        "anchor volume descriptor pointer",
-        256 * 2048,
-        "not found at sector 256 or at the end",
-    ))
-}
-
-/// Checks a descriptor tag: identifier, recorded location and checksum.
-fn tag_ok(b: &[u8], id: u16, lba: u64) -> bool {
-    let sum = b[..16]
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 4)
-        .fold(0u8, |a, (_, &x)| a.wrapping_add(x));
-    u16::from_le_bytes([b[0], b[1]]) == id
-        && sum == b[4]
-        && u64::from(u32::from_le_bytes([b[12], b[13], b[14], b[15]])) == lba
-}
-
-fn anchor(dev: &dyn ReadAt, lba: u64, bs: u64) -> Option<(u64, u64)> {
-    let mut b = [0u8; 32];
-    dev.read_exact_at(lba * bs, &mut b).ok()?;
-    if !tag_ok(&b, 2, lba) {
-        return None;
-    }
-    let len = u64::from(u32::from_le_bytes([b[16], b[17], b[18], b[19]]));
-    let loc = u64::from(u32::from_le_bytes([b[20], b[21], b[22], b[23]]));
-    Some((len, loc))
-}
-
-fn volume_descriptors(dev: &dyn ReadAt, bs: u64, len: u64, loc: u64) -> Result<UdfSummary> {
-    let mut out = UdfSummary {
-        revision: String::new(),
-        block_size: bs,
-        volume_id: String::new(),
-        logical_volume_id: String::new(),
-    };
-    let mut b = vec![0u8; 512];
-    for i in 0..(len / bs).min(MAX_VDS_DESCRIPTORS) {
-        let lba = loc + i;
-        if dev.read_exact_at(lba * bs, &mut b).is_err() {
-            break;
-        }
-        let id = u16::from_le_bytes([b[0], b[1]]);
-        if !tag_ok(&b, id, lba) {
-            continue;
-        }
-        match id {
-            1 => out.volume_id = dstring(&b[24..56]),
-            6 => {
-                out.logical_volume_id = dstring(&b[84..212]);
-                let rev = u16::from_le_bytes([b[216 + 24], b[216 + 25]]);
-                out.revision = format!("{}.{:02x}", rev >> 8, rev & 0xFF);
-            }
-            8 => break,
-            _ => {}
+        if !found.is_empty() {
+            return found;
         }
     }
-    Ok(out)
+    Vec::new()
 }
 
-/// An OSTA CS0 "dstring": compression id, characters, and the used length in the last byte.
-pub fn dstring(field: &[u8]) -> String {
-    let used = usize::from(*field.last().unwrap_or(&0)).min(field.len().saturating_sub(1));
-    if used == 0 {
-        return String::new();
-    }
-    let body = &field[1..used];
-    match field[0] {
-        16 => {
-            let units = body
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units)
-                .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-                .collect()
-        }
-        _ => body.iter().map(|&c| c as char).collect(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dstrings() {
-        let mut f = [0u8; 32];
-        f[0] = 8;
-        f[1..5].copy_from_slice(b"DISC");
-        f[31] = 5;
-        assert_eq!(dstring(&f), "DISC");
-        let mut g = [0u8; 32];
-        g[0] = 16;
-        g[1..5].copy_from_slice(&[0, b'A', 0x30, 0x42]);
-        g[31] = 5;
-        assert_eq!(dstring(&g), "A\u{3042}");
-        assert_eq!(dstring(&[0u8; 32]), "");
-    }
+fn anchor_at(dev: &dyn ReadAt, ss: u64, sector: u64) -> Option<Anchor> {
+    let mut b = [0u8; 512];
+    dev.read_exact_at(sector * ss, &mut b).ok()?;
+    let location = u32::try_from(sector).ok()?;
+    tag::check(&b, &[id::ANCHOR], Some(location), "anchor", sector * ss).ok()?;
+    Some(Anchor {
+        sector_size: ss,
+        sector,
+        main: ExtentAd::parse(&b, 16),
+        reserve: ExtentAd::parse(&b, 24),
+    })
 }
