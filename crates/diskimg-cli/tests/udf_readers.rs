@@ -242,15 +242,22 @@ fn virtual_partitions_are_read_through_the_vat() {
 }
 
 #[test]
-fn bridge_discs_keep_rock_ridge_as_default_and_offer_udf() {
+fn bridge_discs_prefer_rock_ridge_then_udf() {
     let Some(dir) = fixtures("udf") else { return };
-    for name in ["bridge_genisoimage.iso", "bridge_pycdlib.iso"] {
+    // Rock Ridge first, then UDF ahead of Joliet and plain ISO 9660.
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "bridge_genisoimage.iso",
+            &["rockridge", "udf", "joliet", "iso9660"],
+        ),
+        ("bridge_pycdlib.iso", &["udf", "iso9660"]),
+    ];
+    for (name, expect) in cases {
         let info = info_json(&dir.join(name));
         let fss = info["file_systems"].as_array().unwrap();
         let kinds: Vec<&str> = fss.iter().map(|f| f["type"].as_str().unwrap()).collect();
-        assert_eq!(kinds.last(), Some(&"udf"), "{name}: {kinds:?}");
+        assert_eq!(kinds, expect, "{name}");
         assert_eq!(fss[0]["default"], true, "{name}");
-        assert_ne!(fss[0]["type"], "udf", "{name}");
     }
     let only = info_json(&dir.join("hd_2048_r0201_mkudffs.img"));
     assert_eq!(only["file_systems"][0]["type"], "udf");

@@ -280,6 +280,9 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
             Err(e) => layer.failures.push(e.with_format(d.name)),
         }
     }
+    // Views of one volume from several formats (ISO 9660 and UDF on a bridge disc), richest
+    // first; the sort is stable, so each format's own order stands.
+    layer.file_systems.sort_by_key(|e| view_rank(e.kind));
     if let Some((_, d)) = best_table {
         let Opener::PartitionTable(open) = d.opener else {
             unreachable!("best_table only holds partition-table formats")
@@ -290,6 +293,19 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         }
     }
     Ok(layer)
+}
+
+/// Which view of a bridge disc is the default: Rock Ridge (POSIX names, modes, links), then UDF
+/// (long names, modes, files over 4 GiB; what Windows and macOS show), then Joliet, then plain
+/// ISO 9660. Other file systems never share a device and keep their place.
+fn view_rank(kind: &str) -> u8 {
+    match kind {
+        "rockridge" => 0,
+        "udf" => 1,
+        "joliet" => 2,
+        "iso9660" => 3,
+        _ => 0,
+    }
 }
 
 fn open_partitions(
