@@ -42,7 +42,8 @@ pub struct Select {
     /// partition with a readable file system).
     #[arg(short = 'p', long = "partition", value_name = "N")]
     pub partition: Option<u32>,
-    /// Which tree of a multi-tree volume: rockridge, joliet, iso9660 (default: the richest).
+    /// Which tree of a multi-tree volume: rockridge, udf, joliet, iso9660 (default: the
+    /// richest present, in that order).
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
 }
