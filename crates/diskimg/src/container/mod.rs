@@ -4,6 +4,11 @@
 //! device again, so a partitioned disk inside a VHDX is seen through every layer. A raw image
 //! is not a container: its bytes are the device.
 
+pub(crate) mod bytes;
+pub mod chain;
+pub(crate) mod mapped;
+pub mod vhd;
+
 use crate::device::DeviceRef;
 use std::path::PathBuf;
 

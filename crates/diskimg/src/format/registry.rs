@@ -1,10 +1,12 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
+use crate::container::vhd;
 use crate::fs::{iso9660, udf};
 use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
+    &vhd::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
     &iso9660::DESCRIPTOR,
