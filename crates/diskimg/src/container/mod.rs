@@ -7,7 +7,10 @@
 pub(crate) mod bytes;
 pub mod chain;
 pub(crate) mod mapped;
+pub mod vdi;
 pub mod vhd;
+pub mod vhdx;
+pub mod vmdk;
 
 use crate::device::DeviceRef;
 use std::path::PathBuf;
