@@ -140,7 +140,7 @@ fn parse_entry(log: &[u8], position: u64, log_guid: &[u8; 16]) -> Option<Entry> 
         length,
         tail,
         sequence,
-        flushed_file_offset: le64(h, 40),
+        flushed_file_offset: le64(h, 48),
         patches,
     })
 }
