@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 fx=../tests/fixtures/out
-rm -rf seeds; mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt
+rm -rf seeds; mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk seeds/vmdk_descriptor
 for img in "$fx"/iso/*.iso; do
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
   n=$(basename "$img" .iso)
@@ -12,4 +12,15 @@ for img in "$fx"/iso/*.iso; do
   dd if="$img" of="seeds/iso9660/$n" bs=2048 skip=16 count=128 status=none
   head -c 65536 "$img" > "seeds/mbr/$n"
   head -c 65536 "$img" > "seeds/gpt/$n"
+done
+# VM disks: small images whole (the fuzzers read every structure), descriptors as text.
+vm=$fx/vmreaders
+for img in "$vm"/*.vhd "$vm"/*.vhdx "$vm"/*.vdi "$vm"/*.vmdk; do
+  [ -f "$img" ] || continue
+  n=$(basename "$img"); ext=${n##*.}
+  if head -c 21 "$img" | grep -q '^# Disk DescriptorFile'; then
+    cp "$img" "seeds/vmdk_descriptor/$n"
+  else
+    head -c 1048576 "$img" > "seeds/$ext/$n"   # the fuzzers take at most 1 MiB
+  fi
 done

@@ -8,6 +8,8 @@ PACKAGES=(
   dosfstools mtools fdisk gdisk                                   # FAT images, partition tables
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
   python3 time hyperfine                                          # fixture generation, benchmarks
+  libvhdi-utils libvmdk-utils python3-libvhdi python3-libvmdk     # independent VHD/VHDX/VMDK readers
+  python3-vmdkstream                                              # an independent streamOptimized writer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -22,7 +22,7 @@ mod map;
 use crate::container::chain::{self, Chain};
 use crate::container::mapped::MappedDevice;
 use crate::container::{Container, OpenContext, bytes::uuid_be};
-use crate::device::{DeviceRef, Geometry};
+use crate::device::{BlockDevice, DeviceRef, Geometry};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
 use crate::io::{BlockCache, FileSource, ReadAt, read_vec};
@@ -35,6 +35,8 @@ use std::sync::Arc;
 
 /// Largest block allocation table read, in entries (2 TiB of 512 KiB blocks is 4 Mi entries).
 pub const MAX_BAT_ENTRIES: u64 = 1 << 24;
+/// Bytes a fixed disk's file may hold beyond its current size, before the footer.
+const MAX_FIXED_SLACK: u64 = 1 << 20;
 /// Cache for sector bitmaps.
 const META_CACHE: u64 = 4 << 20;
 
@@ -51,6 +53,8 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
     if input.head.len() >= FOOTER_LEN && VhdFooter::parse(&input.head[..FOOTER_LEN], 0).is_ok() {
         return Confidence::CERTAIN;
     }
+    // A footer only at the end (fixed disks): it must describe this file, not a VHD stored as
+    // the last file of some other image.
     let size = input.device.size();
     for len in [FOOTER_LEN as u64, FOOTER_LEN as u64 - 1] {
         if size < len {
@@ -60,17 +64,33 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
         if input
             .device
             .read_exact_at(size - len, &mut b[..len as usize])
-            .is_ok()
-            && &b[..8] == footer::COOKIE
+            .is_err()
+            || &b[..8] != footer::COOKIE
         {
-            return if VhdFooter::parse(&b, size - len).is_ok() {
-                Confidence::CERTAIN
-            } else {
-                Confidence::LIKELY
-            };
+            continue;
         }
+        return match VhdFooter::parse(&b, size - len) {
+            Ok(f) if describes(&f, input.device, size - len) => Confidence::CERTAIN,
+            Ok(_) => Confidence::NONE,
+            Err(_) => Confidence::WEAK,
+        };
     }
     Confidence::NONE
+}
+
+/// Whether a footer found at `footer_offset` fits the file it ends: a fixed disk's data fills
+/// the file up to the footer (within [`MAX_FIXED_SLACK`]); a dynamic disk's header is where the
+/// footer says.
+fn describes(f: &VhdFooter, device: &dyn BlockDevice, footer_offset: u64) -> bool {
+    match f.disk_type {
+        DiskType::Fixed => {
+            f.current_size <= footer_offset && footer_offset - f.current_size <= MAX_FIXED_SLACK
+        }
+        _ => {
+            let mut cookie = [0u8; 8];
+            device.read_exact_at(f.data_offset, &mut cookie).is_ok() && &cookie == header::COOKIE
+        }
+    }
 }
 
 fn open(device: DeviceRef, ctx: &OpenContext) -> Result<Box<dyn Container>> {

@@ -145,7 +145,7 @@ impl Vhdx {
             chunk_ratio,
             metadata.has_parent,
         );
-        let bat_len = entries.checked_mul(8).unwrap_or(u64::MAX);
+        let bat_len = entries.saturating_mul(8);
         if bat_len > u64::from(bat_region.length) {
             return Err(Error::corrupt(
                 "vhdx",

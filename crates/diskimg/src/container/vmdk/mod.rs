@@ -50,10 +50,9 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
     let h = input.head;
     if h.len() >= 4 && u32::from_le_bytes([h[0], h[1], h[2], h[3]]) == SPARSE_MAGIC {
         Confidence::CERTAIN
-    } else if h.starts_with(b"COWD") {
-        Confidence::LIKELY
-    } else if input.device.size() <= descriptor::MAX_DESCRIPTOR_LEN as u64
-        && VmdkDescriptor::looks_like(h)
+    } else if h.starts_with(b"COWD")
+        || (input.device.size() <= descriptor::MAX_DESCRIPTOR_LEN as u64
+            && VmdkDescriptor::looks_like(h))
     {
         Confidence::LIKELY
     } else {
