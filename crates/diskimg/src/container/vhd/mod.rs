@@ -440,4 +440,19 @@ mod tests {
         let e = Vhd::open(dev, &Chain::default()).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::Corrupt);
     }
+
+    #[test]
+    fn qemu_chs_size_is_reported_for_virtual_pc_images() {
+        let mut img = fixed(64 * 1024);
+        let at = img.len() - 512;
+        img[at + 28..at + 32].copy_from_slice(b"vpc ");
+        img[at + 56..at + 60].copy_from_slice(&[0, 3, 4, 10]); // 3 * 4 * 10 sectors
+        let c = footer::checksum(&img[at..]);
+        img[at + 64..at + 68].copy_from_slice(&c.to_be_bytes());
+        let v = Vhd::open(Arc::new(MemorySource::new(img)), &Chain::default()).unwrap();
+        let d = v.details();
+        assert_eq!(d["virtual_size"], 64 * 1024);
+        assert_eq!(d["qemu_virtual_size"], 3 * 4 * 10 * 512);
+        assert_eq!(v.device().size(), 64 * 1024);
+    }
 }

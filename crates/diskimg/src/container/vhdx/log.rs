@@ -316,3 +316,83 @@ impl BlockDevice for LogOverlay {
         self.inner.extents(offset, end - offset)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::MemorySource;
+
+    const GUID: [u8; 16] = [7; 16];
+
+    /// A log entry at `pos` of a `len`-byte log writing `fill` over file sector `target`.
+    fn entry(log: &mut [u8], pos: usize, seq: u64, tail: u32, target: u64, fill: u8) {
+        let len = log.len();
+        let mut e = vec![0u8; 8192];
+        e[..4].copy_from_slice(b"loge");
+        e[8..12].copy_from_slice(&8192u32.to_le_bytes());
+        e[12..16].copy_from_slice(&tail.to_le_bytes());
+        e[16..24].copy_from_slice(&seq.to_le_bytes());
+        e[24..28].copy_from_slice(&1u32.to_le_bytes());
+        e[32..48].copy_from_slice(&GUID);
+        let d = &mut e[64..96];
+        d[..4].copy_from_slice(b"desc");
+        d[4..8].copy_from_slice(&[fill; 4]);
+        d[8..16].copy_from_slice(&[fill; 8]);
+        d[16..24].copy_from_slice(&target.to_le_bytes());
+        d[24..32].copy_from_slice(&seq.to_le_bytes());
+        let s = &mut e[4096..];
+        s[..4].copy_from_slice(b"data");
+        s[4..8].copy_from_slice(&((seq >> 32) as u32).to_le_bytes());
+        s[8..4092].fill(fill);
+        s[4092..].copy_from_slice(&(seq as u32).to_le_bytes());
+        let crc = {
+            let mut c = e.clone();
+            c[4..8].fill(0);
+            crc32c::crc32c(&c)
+        };
+        e[4..8].copy_from_slice(&crc.to_le_bytes());
+        for (i, b) in e.iter().enumerate() {
+            log[(pos + i) % len] = *b;
+        }
+    }
+
+    fn overlay(log: &[u8]) -> (DeviceRef, Option<Replay>) {
+        let mut file = vec![0u8; 1 << 20];
+        file[..log.len()].copy_from_slice(log);
+        LogOverlay::replay(
+            Arc::new(MemorySource::new(file)),
+            0,
+            log.len() as u64,
+            &GUID,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn replays_the_newest_sequence_even_across_the_end() {
+        let mut log = vec![0u8; 5 * 4096];
+        // An old sequence (seq 3) and a newer one (seq 8, 9) that wraps around the end.
+        entry(&mut log, 0, 3, 0, 0x80000, 0xaa);
+        entry(&mut log, 2 * 4096, 8, 2 * 4096, 0x81000, 0xbb);
+        entry(&mut log, 4 * 4096, 9, 2 * 4096, 0x80000, 0xcc);
+        let (dev, r) = overlay(&log);
+        let r = r.unwrap();
+        assert_eq!((r.entries, r.head_sequence), (2, 9));
+        let mut b = [0u8; 4096];
+        dev.read_exact_at(0x80000, &mut b).unwrap();
+        assert!(b.iter().all(|&x| x == 0xcc));
+        dev.read_exact_at(0x81000, &mut b).unwrap();
+        assert!(b.iter().all(|&x| x == 0xbb));
+    }
+
+    #[test]
+    fn damaged_or_foreign_entries_are_ignored() {
+        let mut log = vec![0u8; 4 * 4096];
+        entry(&mut log, 0, 5, 0, 0x80000, 0xaa);
+        log[5000] ^= 1; // breaks the CRC
+        assert!(overlay(&log).1.is_none());
+        let mut log = vec![0u8; 4 * 4096];
+        entry(&mut log, 0, 5, 4096 * 2, 0x80000, 0xaa); // tail outside the sequence
+        assert!(overlay(&log).1.is_none());
+    }
+}
