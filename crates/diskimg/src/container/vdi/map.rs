@@ -50,8 +50,22 @@ impl BlockMap for VdiMap {
             )
         })?;
         let run = match entry {
-            BLOCK_FREE => Run::Absent,
-            BLOCK_ZERO => Run::Zero,
+            BLOCK_FREE | BLOCK_ZERO => {
+                // Runs of free (or zero) blocks in one step.
+                let max_len = max_len.min(self.size - offset);
+                let mut len = len;
+                let mut next = block + 1;
+                while len < max_len && self.bmap.get(next as usize) == Some(&entry) {
+                    len = (len + self.block_size).min(max_len);
+                    next += 1;
+                }
+                let run = if entry == BLOCK_FREE {
+                    Run::Absent
+                } else {
+                    Run::Zero
+                };
+                return Ok((run, len));
+            }
             index => {
                 let offset = self.offset_data
                     + u64::from(index) * (self.block_extra + self.block_size)

@@ -97,6 +97,13 @@ impl BlockMap for VhdMap {
             Error::corrupt("vhd", "block allocation table", 0, "block beyond the table")
         })?;
         if entry == BAT_UNUSED {
+            // Runs of unallocated blocks in one step.
+            let mut len = len;
+            let mut next = block + 1;
+            while len < max_len && s.bat.get(next as usize) == Some(&BAT_UNUSED) {
+                len = (len + s.block_size).min(max_len);
+                next += 1;
+            }
             return Ok((Run::Absent, len));
         }
         let start = u64::from(entry) * 512;

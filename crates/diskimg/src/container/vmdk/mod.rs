@@ -394,7 +394,7 @@ impl Container for Vmdk {
     fn details(&self) -> Value {
         let d = &self.descriptor;
         let map = self.device.map();
-        let mut allocated = 0u64;
+        let mut allocated = Some(0u64);
         let mut sparse_header = None;
         let extents: Vec<Value> = map
             .extents
@@ -410,13 +410,14 @@ impl Container for Vmdk {
                 match &e.data {
                     ExtentData::Flat { offset, .. } => {
                         v["offset"] = json!(offset);
-                        allocated += e.len;
+                        allocated = allocated.map(|a| a + e.len);
                     }
                     ExtentData::Sparse { extent, .. } => {
                         let h = &extent.header;
-                        if let Ok(n) = extent.allocated_grains() {
-                            allocated += n * h.grain_bytes();
-                        }
+                        allocated = match (allocated, extent.allocated_grains()) {
+                            (Some(a), Ok(Some(n))) => Some(a + n * h.grain_bytes()),
+                            _ => None,
+                        };
                         sparse_header.get_or_insert_with(|| h.clone());
                     }
                     ExtentData::Zero => {}

@@ -20,12 +20,15 @@ use std::sync::{Arc, Mutex};
 pub const SPARSE_MAGIC: u32 = 0x564D_444B;
 /// `gdOffset` meaning "the GD is at the end, read the footer".
 pub const GD_AT_END: u64 = u64::MAX;
-/// Largest grain accepted, in sectors (VMware uses 128).
-pub const MAX_GRAIN_SECTORS: u64 = 1 << 16;
+/// Largest grain accepted, in sectors: 1 MiB (VMware and qemu write 64 KiB grains). Bounds the
+/// memory a decoded compressed grain takes.
+pub const MAX_GRAIN_SECTORS: u64 = 2048;
 /// Most entries per grain table (VMware and qemu use 512).
 pub const MAX_GTES_PER_GT: u32 = 512;
 /// Largest grain directory read, in entries.
 pub const MAX_GD_ENTRIES: u64 = 1 << 24;
+/// Most grain tables read to count allocated grains for `info` (a 4 TiB disk of 64 KiB grains).
+pub const MAX_COUNTED_GTS: usize = 1 << 17;
 /// Decoded grains kept for reads that come in smaller pieces.
 const DECODED_CACHE: usize = 16;
 /// Header flags.
@@ -274,9 +277,14 @@ impl SparseExtent {
         Ok((run, len))
     }
 
-    /// Allocated grains (walks every grain table).
-    pub(crate) fn allocated_grains(&self) -> Result<u64> {
+    /// Allocated grains (walks every grain table), or `None` when there are more than
+    /// [`MAX_COUNTED_GTS`] tables.
+    pub(crate) fn allocated_grains(&self) -> Result<Option<u64>> {
         let per_gt = u64::from(self.header.num_gtes_per_gt);
+        let tables = self.gd.iter().filter(|&&e| e != 0).count();
+        if tables > MAX_COUNTED_GTS {
+            return Ok(None);
+        }
         let mut n = 0;
         for &gde in self.gd.iter().filter(|&&e| e != 0) {
             let raw = read_vec(
@@ -293,7 +301,7 @@ impl SparseExtent {
                 })
                 .count() as u64;
         }
-        Ok(n)
+        Ok(Some(n))
     }
 
     /// Fills `buf` from the compressed grain holding extent byte `offset`.
