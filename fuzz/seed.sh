@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 fx=../tests/fixtures/out
-rm -rf seeds; mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf
+rm -rf seeds
+mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk seeds/vmdk_descriptor
 for img in "$fx"/iso/*.iso; do
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
   n=$(basename "$img" .iso)
@@ -18,4 +19,15 @@ done
 for img in "$fx"/udf/hd_512_*.img "$fx"/udf/vat_*.img; do
   [ -f "$img" ] || continue
   dd if="$img" of="seeds/udf/$(basename "$img" .img)" bs=512 skip=64 count=1536 status=none
+done
+# VM disks: small images whole (the fuzzers read every structure), descriptors as text.
+vm=$fx/vmreaders
+for img in "$vm"/*.vhd "$vm"/*.vhdx "$vm"/*.vdi "$vm"/*.vmdk; do
+  [ -f "$img" ] || continue
+  n=$(basename "$img"); ext=${n##*.}
+  if head -c 21 "$img" | grep -q '^# Disk DescriptorFile'; then
+    cp "$img" "seeds/vmdk_descriptor/$n"
+  else
+    head -c 1048576 "$img" > "seeds/$ext/$n"   # the fuzzers take at most 1 MiB
+  fi
 done

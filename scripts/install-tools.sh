@@ -9,6 +9,8 @@ PACKAGES=(
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
   udftools udfclient python3-pycdlib                              # UDF writers (mkudffs, newfs_udf, udfclient, pycdlib)
   python3 time hyperfine                                          # fixture generation, benchmarks
+  libvhdi-utils libvmdk-utils python3-libvhdi python3-libvmdk     # independent VHD/VHDX/VMDK readers
+  python3-vmdkstream                                              # an independent streamOptimized writer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

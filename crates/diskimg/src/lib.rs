@@ -6,7 +6,7 @@
 //! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
 //!                 UDF detection
 //! L2 partition    MBR (+ extended), GPT                        (partition)
-//! L1 container    containers decode to a BlockDevice           (container, device)
+//! L1 container    VHD, VHDX, VDI, VMDK decode to a BlockDevice (container, device)
 //! L0 io           positioned reads: file, memory, slice, cache (io)
 //! ```
 //!

@@ -4,6 +4,14 @@
 //! device again, so a partitioned disk inside a VHDX is seen through every layer. A raw image
 //! is not a container: its bytes are the device.
 
+pub(crate) mod bytes;
+pub mod chain;
+pub(crate) mod mapped;
+pub mod vdi;
+pub mod vhd;
+pub mod vhdx;
+pub mod vmdk;
+
 use crate::device::DeviceRef;
 use std::path::PathBuf;
 

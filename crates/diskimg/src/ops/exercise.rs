@@ -2,6 +2,13 @@
 //! and of the tests that replay the fuzzers' findings. Errors are expected and ignored; a
 //! panic, a hang or an unbounded allocation is the bug being looked for.
 
+use crate::container::Container;
+use crate::container::chain::Chain;
+use crate::container::vdi::Vdi;
+use crate::container::vhd::Vhd;
+use crate::container::vhdx::Vhdx;
+use crate::container::vmdk::Vmdk;
+use crate::container::vmdk::descriptor::VmdkDescriptor;
 use crate::device::DeviceRef;
 use crate::fs::{FileSystem, FileSystemExt, FileType};
 use crate::image::{Image, Layer};
@@ -12,8 +19,10 @@ use std::sync::Arc;
 
 /// Most tree entries visited per file system.
 const MAX_ENTRIES: usize = 4096;
-/// Most bytes read per file.
+/// Most bytes read per file or device.
 const MAX_READ: u64 = 256 * 1024;
+/// Most guest bytes whose allocation is asked for.
+const MAX_EXTENT_SPAN: u64 = 64 << 20;
 
 /// Runs fuzz target `name` on `data`. Unknown names do nothing.
 pub fn run_target(name: &str, data: &[u8]) {
@@ -38,7 +47,42 @@ pub fn run_target(name: &str, data: &[u8]) {
         "gpt" => {
             let _ = Gpt::read(&MemorySource::new(data.to_vec()));
         }
+        "vhd" | "vhdx" | "vdi" | "vmdk" => {
+            let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+            let chain = Chain::default();
+            let opened: Option<Box<dyn Container>> = match name {
+                "vhd" => Vhd::open(file, &chain).ok().map(|c| Box::new(c) as _),
+                "vhdx" => Vhdx::open(file, &chain).ok().map(|c| Box::new(c) as _),
+                "vdi" => Vdi::open(file, &chain).ok().map(|c| Box::new(c) as _),
+                _ => Vmdk::open(file, &chain).ok().map(|c| Box::new(c) as _),
+            };
+            if let Some(c) = opened {
+                container(c.as_ref());
+            }
+        }
+        "vmdk_descriptor" => {
+            let _ = VmdkDescriptor::parse(data);
+        }
         _ => {}
+    }
+}
+
+/// Describes a container and reads a bounded part of its device and allocation map.
+fn container(c: &dyn Container) {
+    let _ = serde_json::to_string(&c.details());
+    let dev = c.device();
+    let size = dev.size();
+    let _ = dev.extents(0, size.min(MAX_EXTENT_SPAN));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut off = 0;
+    while off < size.min(MAX_READ) {
+        match dev.read_at(off, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => off += n as u64,
+        }
+    }
+    for at in [size / 3, size / 2, size.saturating_sub(4096)] {
+        let _ = dev.read_at(at, &mut buf[..4096]);
     }
 }
 
