@@ -1,5 +1,6 @@
 //! A progress bar on standard error, shown only on a terminal.
 
+use diskimg::build::iso::IsoProgress;
 use diskimg::ops::extract::Progress;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -22,6 +23,13 @@ impl Bar {
             b
         });
         Bar { bar }
+    }
+
+    /// Sets the number of bytes the bar counts to.
+    pub fn set_total(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(bytes);
+        }
     }
 
     pub fn finish(&self) {
@@ -62,5 +70,13 @@ impl Progress for Bar {
 
     fn error(&self, message: &str) {
         self.say(&format!("diskimg: error: {message}"));
+    }
+}
+
+impl IsoProgress for Bar {
+    fn advance(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
     }
 }

@@ -28,6 +28,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod container;
 pub mod device;
 pub mod error;

@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 mod cat;
+mod create;
 mod extract;
 mod info;
 mod ls;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ls(a) => ls::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Extract(a) => extract::run(a),
+        Command::Create(a) => create::run(a),
     }
 }
 

@@ -33,6 +33,17 @@ use crate::fs::{DirEntry, FileExtent, FileSystem, Metadata, NodeId, Usage};
 use crate::io::{BlockCache, ReadAt};
 use std::sync::{Arc, Mutex};
 
+/// Helpers for tests elsewhere in the crate (the ISO writer checks its entries with this reader).
+#[cfg(test)]
+pub(crate) mod testing {
+    /// The Rock Ridge facts of a system use area.
+    pub(crate) fn parse_rock_ridge(su: &[u8]) -> super::rock_ridge::RockRidge {
+        let mut entries = Vec::new();
+        super::susp::parse_area(su, &mut entries);
+        super::rock_ridge::RockRidge::from_entries(&entries)
+    }
+}
+
 /// Format name used in errors and `info`.
 pub const FORMAT: &str = "iso9660";
 /// Size of a CD/DVD sector; descriptors are addressed in these.

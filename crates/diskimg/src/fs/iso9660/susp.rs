@@ -22,7 +22,7 @@ pub struct SuspEntry {
 }
 
 /// Parses entries from one area; returns them and the continuation area it points to.
-fn parse_area(area: &[u8], out: &mut Vec<SuspEntry>) -> Option<(u64, u64, u64)> {
+pub(super) fn parse_area(area: &[u8], out: &mut Vec<SuspEntry>) -> Option<(u64, u64, u64)> {
     let mut next = None;
     let mut at = 0usize;
     while at + 4 <= area.len() {

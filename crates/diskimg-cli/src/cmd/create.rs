@@ -1,0 +1,78 @@
+//! `diskimg create`.
+
+use crate::cli::{CreateArgs, CreateIsoArgs, CreateWhat};
+use crate::output::human_size;
+use crate::progress::Bar;
+use anyhow::Result;
+use diskimg::build::glob::Pattern;
+use diskimg::build::iso::{IsoLevel, IsoOptions};
+use diskimg::build::tree::ScanOptions;
+use diskimg::ops::create::{Contents, Graft, gather, reproducible_time, write_iso_file};
+
+pub fn run(a: CreateArgs) -> Result<()> {
+    match a.what {
+        CreateWhat::Iso(a) => iso(a),
+    }
+}
+
+fn iso(a: CreateIsoArgs) -> Result<()> {
+    let contents = Contents {
+        sources: a.sources.clone(),
+        grafts: a
+            .graft
+            .iter()
+            .map(|g| Graft::parse(g))
+            .collect::<Result<_, _>>()?,
+        scan: ScanOptions {
+            exclude: a.exclude.iter().map(|p| Pattern::new(p)).collect(),
+            follow_symlinks: a.follow_symlinks,
+        },
+    };
+    let (tree, scan) = gather(&contents)?;
+    for w in &scan.warnings {
+        eprintln!("diskimg: warning: {w}");
+    }
+    let volume_id = a
+        .volume_id
+        .clone()
+        .unwrap_or_else(|| default_label(&a.sources));
+    let options = IsoOptions {
+        volume_id,
+        level: match a.iso_level {
+            1 => IsoLevel::L1,
+            2 => IsoLevel::L2,
+            4 => IsoLevel::Iso1999,
+            _ => IsoLevel::L3,
+        },
+        rock_ridge: !a.no_rock_ridge,
+        joliet: !a.no_joliet,
+        joliet_long: !a.joliet_short,
+        fixed_time: reproducible_time(&tree, a.reproducible)?,
+        ..IsoOptions::default()
+    };
+    let bar = Bar::new(a.quiet);
+    bar.set_total(tree.data_size());
+    let result = write_iso_file(&tree, options, &a.output, a.overwrite, &bar);
+    bar.finish();
+    let report = result?;
+    if !a.quiet {
+        eprintln!(
+            "created {} ({}): {} files ({}), {} folders",
+            report.output.display(),
+            human_size(report.size),
+            report.files,
+            human_size(report.data),
+            report.directories
+        );
+    }
+    Ok(())
+}
+
+/// The first source folder's name, as the label.
+fn default_label(sources: &[std::path::PathBuf]) -> String {
+    sources
+        .first()
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "CDROM".to_owned())
+}

@@ -1,0 +1,314 @@
+//! The ISO 9660 writer: ECMA-119 levels 1-3 and ISO 9660:1999, Joliet, Rock Ridge (RRIP 1.12),
+//! multi-extent files, deep-directory relocation; one pass, in order, with file reads overlapped.
+//!
+//! Supported: identifiers made unique per directory without collisions (`names`), path tables,
+//! Rock Ridge permissions, owners, times, symlinks, device nodes, hard links (one copy of the
+//! data, one serial number), relocation of directories deeper than eight levels to `rr_moved`
+//! (CL/PL/RE), continuation areas for long names and link targets, files over 4 GiB as several
+//! extents (level 3 and up), Joliet names of up to 64 or 103 UCS-2 units, reproducible output
+//! (fixed volume times, clamped file times).
+//! Not supported here: UDF, El Torito and hybrid boot records (added by their own modules when
+//! asked for).
+//!
+//! The layout is: system area (sectors 0-15), volume descriptors from 16, path tables, the
+//! primary then Joliet directories, continuation areas, and file data in tree order.
+
+mod encode;
+mod layout;
+mod names;
+mod rrip;
+mod write;
+
+pub use write::{IsoProgress, write_iso};
+
+use crate::build::tree::{FileTree, Kind, NodeIndex};
+use crate::error::{Error, Result};
+use crate::time::Timestamp;
+use layout::{BLOCK, IsoTree, MAX_EXTENT, RrFacts, TreeRules};
+use names::Rules;
+use std::collections::HashMap;
+
+/// Interchange level of the primary tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsoLevel {
+    /// 8.3 names, files in one extent.
+    L1,
+    /// 31-character names, files in one extent.
+    L2,
+    /// 31-character names, files in several extents (over 4 GiB).
+    L3,
+    /// ISO 9660:1999: 207-byte names, an enhanced volume descriptor.
+    Iso1999,
+}
+
+/// What to write.
+#[derive(Debug, Clone)]
+pub struct IsoOptions {
+    /// Volume identifier (the label).
+    pub volume_id: String,
+    /// Publisher identifier.
+    pub publisher_id: String,
+    /// Data preparer identifier.
+    pub preparer_id: String,
+    /// Application identifier.
+    pub application_id: String,
+    /// Interchange level.
+    pub level: IsoLevel,
+    /// Write Rock Ridge entries.
+    pub rock_ridge: bool,
+    /// Write a Joliet tree.
+    pub joliet: bool,
+    /// Allow Joliet names of 103 units instead of 64.
+    pub joliet_long: bool,
+    /// Volume times, and the newest file time allowed (reproducible images); `None` uses the
+    /// current time and the files' own times.
+    pub fixed_time: Option<Timestamp>,
+}
+
+impl Default for IsoOptions {
+    fn default() -> Self {
+        IsoOptions {
+            volume_id: "CDROM".into(),
+            publisher_id: String::new(),
+            preparer_id: concat!("DISKIMG ", env!("CARGO_PKG_VERSION")).into(),
+            application_id: "DISKIMG".into(),
+            level: IsoLevel::L3,
+            rock_ridge: true,
+            joliet: true,
+            joliet_long: true,
+            fixed_time: None,
+        }
+    }
+}
+
+/// A file whose data goes into the image.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// The tree node (the first of its hard links).
+    pub node: NodeIndex,
+    /// Bytes.
+    pub size: u64,
+    /// First sector.
+    pub lba: u32,
+}
+
+/// The complete layout of an image.
+pub struct Plan<'a> {
+    pub(crate) tree: &'a FileTree,
+    pub(crate) opts: IsoOptions,
+    pub(crate) primary: IsoTree,
+    pub(crate) joliet: Option<IsoTree>,
+    pub(crate) files: Vec<PlannedFile>,
+    pub(crate) descriptors: Descriptors,
+    pub(crate) path_tables: PathTables,
+    pub(crate) volume_blocks: u32,
+    pub(crate) now: Timestamp,
+}
+
+/// Sectors of the volume descriptors.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Descriptors {
+    pub primary: u32,
+    pub joliet: Option<u32>,
+    pub enhanced: Option<u32>,
+    pub terminator: u32,
+}
+
+/// Sectors and size of the path tables: (L, M) for the primary tree and for Joliet.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PathTables {
+    pub primary: (u32, u32, u32),
+    pub joliet: Option<(u32, u32, u32)>,
+}
+
+impl Plan<'_> {
+    /// Sectors the image takes.
+    pub fn volume_blocks(&self) -> u32 {
+        self.volume_blocks
+    }
+
+    /// Sector where file data starts.
+    pub fn data_start(&self) -> u32 {
+        self.files.first().map_or(self.volume_blocks, |f| f.lba)
+    }
+}
+
+/// Lays out `tree` as an ISO image.
+pub fn plan(tree: &FileTree, opts: IsoOptions) -> Result<Plan<'_>> {
+    let now = opts.fixed_time.unwrap_or_else(current_time);
+    // Files with data, in tree order; hard links share one copy.
+    let mut files = Vec::new();
+    let mut file_index: HashMap<NodeIndex, usize> = HashMap::new();
+    let mut group_index: HashMap<u64, usize> = HashMap::new();
+    for i in tree.depth_first() {
+        let n = tree.node(i);
+        let Kind::File { size, .. } = n.kind else {
+            continue;
+        };
+        if size == 0 {
+            continue;
+        }
+        if size > MAX_EXTENT && matches!(opts.level, IsoLevel::L1 | IsoLevel::L2) {
+            return Err(Error::invalid_input(format!(
+                "{} is over 4 GiB: it needs ISO level 3 (multi-extent files)",
+                tree.path(i)
+            )));
+        }
+        let index = match n.meta.link_group.and_then(|g| group_index.get(&g)) {
+            Some(&f) => f,
+            None => {
+                files.push(PlannedFile {
+                    node: i,
+                    size,
+                    lba: 0,
+                });
+                if let Some(g) = n.meta.link_group {
+                    group_index.insert(g, files.len() - 1);
+                }
+                files.len() - 1
+            }
+        };
+        file_index.insert(i, index);
+    }
+    let file_sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+    let facts = opts.rock_ridge.then(|| rr_facts(tree, opts.fixed_time));
+    let primary_rules = match opts.level {
+        IsoLevel::L1 => Rules::Level1,
+        IsoLevel::L2 | IsoLevel::L3 => Rules::Level2,
+        IsoLevel::Iso1999 => Rules::Iso1999,
+    };
+    let primary = layout::build(
+        tree,
+        &TreeRules {
+            names: primary_rules,
+            rr: facts.as_ref(),
+            relocate: opts.rock_ridge && opts.level != IsoLevel::Iso1999,
+            file_index: &file_index,
+            file_sizes: &file_sizes,
+        },
+    )?;
+    let joliet = opts
+        .joliet
+        .then(|| {
+            layout::build(
+                tree,
+                &TreeRules {
+                    names: Rules::Joliet(if opts.joliet_long { 103 } else { 64 }),
+                    rr: None,
+                    relocate: false,
+                    file_index: &file_index,
+                    file_sizes: &file_sizes,
+                },
+            )
+        })
+        .transpose()?;
+    let mut plan = Plan {
+        tree,
+        opts,
+        primary,
+        joliet,
+        files,
+        descriptors: Descriptors::default(),
+        path_tables: PathTables::default(),
+        volume_blocks: 0,
+        now,
+    };
+    assign_sectors(&mut plan)?;
+    Ok(plan)
+}
+
+fn blocks(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(BLOCK as u64)).unwrap_or(u32::MAX)
+}
+
+/// Gives every structure and file its sectors, in writing order.
+fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
+    let mut next: u64 = 16;
+    let mut take = |n: u32| -> u32 {
+        let at = next as u32;
+        next += u64::from(n);
+        at
+    };
+    p.descriptors.primary = take(1);
+    if p.joliet.is_some() {
+        p.descriptors.joliet = Some(take(1));
+    }
+    if p.opts.level == IsoLevel::Iso1999 {
+        p.descriptors.enhanced = Some(take(1));
+    }
+    p.descriptors.terminator = take(1);
+    let size = encode::path_table_size(&p.primary);
+    let (l, m) = (take(blocks(size.into())), take(blocks(size.into())));
+    p.path_tables.primary = (l, m, size);
+    if let Some(j) = &p.joliet {
+        let size = encode::path_table_size(j);
+        let (l, m) = (take(blocks(size.into())), take(blocks(size.into())));
+        p.path_tables.joliet = Some((l, m, size));
+    }
+    for tree in std::iter::once(&mut p.primary).chain(p.joliet.as_mut()) {
+        for d in 0..tree.dirs.len() {
+            tree.dirs[d].lba = take(blocks(tree.dirs[d].size.into()));
+            // Its continuation areas follow it, packed so that none crosses a sector.
+            let mut cur: Option<(u32, usize)> = None;
+            for a in tree.dirs[d].areas.clone() {
+                let len = tree.areas[a].len();
+                let (lba, used) = match cur {
+                    Some((lba, used)) if used + len <= BLOCK => (lba, used),
+                    _ => (take(1), 0),
+                };
+                tree.areas[a].lba = lba;
+                tree.areas[a].offset = used as u32;
+                cur = Some((lba, used + len));
+            }
+        }
+    }
+    for f in &mut p.files {
+        f.lba = take(blocks(f.size));
+    }
+    p.volume_blocks = u32::try_from(next)
+        .map_err(|_| Error::invalid_input("the image would exceed 8 TiB, the limit of ISO 9660"))?;
+    Ok(())
+}
+
+/// Serial numbers and link counts for Rock Ridge.
+fn rr_facts(tree: &FileTree, clamp: Option<Timestamp>) -> RrFacts {
+    let n = tree.len();
+    let mut ino = vec![0u32; n];
+    let mut nlink = vec![1u32; n];
+    let mut groups: HashMap<u64, (u32, u32)> = HashMap::new(); // group -> (ino, count)
+    for i in 0..n {
+        if let Some(g) = tree.node(i).meta.link_group {
+            groups.entry(g).or_insert((i as u32 + 1, 0)).1 += 1;
+        }
+    }
+    for i in 0..n {
+        let node = tree.node(i);
+        ino[i] = i as u32 + 1;
+        match &node.kind {
+            Kind::Dir(children) => {
+                let subdirs = children
+                    .iter()
+                    .filter(|&&c| matches!(tree.node(c).kind, Kind::Dir(_)))
+                    .count();
+                nlink[i] = 2 + subdirs as u32;
+            }
+            _ => {
+                if let Some((first, count)) = node.meta.link_group.and_then(|g| groups.get(&g)) {
+                    ino[i] = *first;
+                    nlink[i] = *count;
+                }
+            }
+        }
+    }
+    RrFacts { ino, nlink, clamp }
+}
+
+fn current_time() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        secs: i64::try_from(d.as_secs()).unwrap_or(0),
+        nanos: 0,
+    }
+}

@@ -1,0 +1,225 @@
+//! Writing a planned image in one pass, in sector order: the structures first, then every
+//! file's data. Small files are read ahead by a few threads so their reads overlap; large host
+//! files are copied by the kernel (`copy_file_range`).
+
+use super::Plan;
+use super::encode::VdKind;
+use super::layout::BLOCK;
+use crate::build::tree::{Kind, Source};
+use crate::device::{BlockDevice, ExtentKind};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::io::FileSource;
+use crate::io::copy::{copy_range, write_all_at};
+use std::fs::File;
+use std::io::Read;
+use std::sync::mpsc::sync_channel;
+
+/// Threads reading small files ahead of the writer.
+const READERS: usize = 4;
+/// Files each reader may hold ready.
+const READ_AHEAD: usize = 16;
+/// Files at least this large are copied without a buffer.
+const LARGE: u64 = 1 << 20;
+
+/// Receives progress while an image is written.
+pub trait IsoProgress: Sync {
+    /// Bytes of file data written since the last call.
+    fn advance(&self, _bytes: u64) {}
+}
+
+impl IsoProgress for () {}
+
+/// Writes `plan` into `out` (an empty file).
+pub fn write_iso(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> {
+    let meta = structures(plan);
+    write_all_at(out, &meta, 0).map_err(Error::from)?;
+    files(plan, out, progress)?;
+    out.set_len(u64::from(plan.volume_blocks) * BLOCK as u64)
+        .map_err(Error::from)?;
+    Ok(())
+}
+
+/// Sectors 0 up to the first file: descriptors, path tables, directories, continuation areas.
+fn structures(plan: &Plan<'_>) -> Vec<u8> {
+    let mut b = vec![0u8; plan.data_start() as usize * BLOCK];
+    let put = |b: &mut Vec<u8>, lba: u32, offset: u32, bytes: &[u8]| {
+        let at = lba as usize * BLOCK + offset as usize;
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+    };
+    put(
+        &mut b,
+        plan.descriptors.primary,
+        0,
+        &plan.volume_descriptor(VdKind::Primary),
+    );
+    if let Some(lba) = plan.descriptors.joliet {
+        put(&mut b, lba, 0, &plan.volume_descriptor(VdKind::Joliet));
+    }
+    if let Some(lba) = plan.descriptors.enhanced {
+        put(&mut b, lba, 0, &plan.volume_descriptor(VdKind::Enhanced));
+    }
+    put(&mut b, plan.descriptors.terminator, 0, &plan.terminator());
+    let trees = std::iter::once((&plan.primary, plan.path_tables.primary))
+        .chain(plan.joliet.as_ref().zip(plan.path_tables.joliet));
+    for (tree, (l, m, _)) in trees {
+        put(&mut b, l, 0, &super::encode::path_table(tree, false));
+        put(&mut b, m, 0, &super::encode::path_table(tree, true));
+        for d in 0..tree.dirs.len() {
+            put(&mut b, tree.dirs[d].lba, 0, &plan.directory(tree, d));
+        }
+        for (lba, offset, bytes) in plan.areas(tree) {
+            put(&mut b, lba, offset, &bytes);
+        }
+    }
+    b
+}
+
+/// What a reader hands the writer for one file: its bytes, or nothing when the writer copies
+/// the file itself (large files).
+type Ready = Result<Option<Vec<u8>>>;
+
+fn files(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> {
+    let list = &plan.files;
+    std::thread::scope(|s| {
+        let mut queues = Vec::with_capacity(READERS);
+        for k in 0..READERS {
+            let (tx, rx) = sync_channel::<Ready>(READ_AHEAD);
+            queues.push(rx);
+            s.spawn(move || {
+                for f in list.iter().skip(k).step_by(READERS) {
+                    let ready = if f.size < LARGE {
+                        read_whole(plan, f.node, f.size).map(Some)
+                    } else {
+                        Ok(None)
+                    };
+                    if tx.send(ready).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let mut buf = Vec::new();
+        for (i, f) in list.iter().enumerate() {
+            let ready = queues[i % READERS]
+                .recv()
+                .map_err(|_| Error::new(ErrorKind::Io, "a reader thread stopped"))??;
+            let offset = u64::from(f.lba) * BLOCK as u64;
+            match ready {
+                Some(data) => write_all_at(out, &data, offset).map_err(Error::from)?,
+                None => copy_large(plan, f.node, f.size, out, offset, &mut buf)?,
+            }
+            progress.advance(f.size);
+        }
+        Ok(())
+    })
+}
+
+fn source<'a>(plan: &'a Plan<'_>, node: usize) -> &'a Source {
+    match &plan.tree.node(node).kind {
+        Kind::File { source, .. } => source,
+        _ => unreachable!("only regular files are planned"),
+    }
+}
+
+fn changed(path: &std::path::Path, size: u64) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("changed while the image was written (expected {size} bytes)"),
+    )
+    .with_file(path)
+}
+
+/// Opens a host file and checks it still has the size that was planned.
+fn open_checked(path: &std::path::Path, size: u64) -> Result<File> {
+    let f = File::open(path).map_err(Error::from).in_file(path)?;
+    let now = f.metadata().map_err(Error::from).in_file(path)?.len();
+    if now != size {
+        return Err(changed(path, size));
+    }
+    Ok(f)
+}
+
+/// The whole content of a small file.
+fn read_whole(plan: &Plan<'_>, node: usize, size: u64) -> Result<Vec<u8>> {
+    let mut data = vec![0u8; size as usize];
+    match source(plan, node) {
+        Source::Host(path) => {
+            let mut f = open_checked(path, size)?;
+            f.read_exact(&mut data).map_err(|_| changed(path, size))?;
+        }
+        Source::Bytes(b) => data.copy_from_slice(&b[..size as usize]),
+        Source::Image { fs, node } => read_image(fs.as_ref(), *node, 0, &mut data)?,
+    }
+    Ok(data)
+}
+
+fn read_image(
+    fs: &dyn crate::fs::FileSystem,
+    node: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = fs.read_at(node, offset + done as u64, &mut buf[done..])?;
+        if n == 0 {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                "a file of the source image ended early",
+            ));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// Copies a large file straight to its place.
+fn copy_large(
+    plan: &Plan<'_>,
+    node: usize,
+    size: u64,
+    out: &File,
+    offset: u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    match source(plan, node) {
+        Source::Host(path) => {
+            let f = open_checked(path, size)?;
+            // Only the runs that hold data: the image is a new file, so holes stay holes.
+            let src = FileSource::from_file(f, path)?;
+            for run in src.extents(0, size)? {
+                if run.kind != ExtentKind::Data {
+                    continue;
+                }
+                copy_range(
+                    src.file(),
+                    run.offset,
+                    out,
+                    offset + run.offset,
+                    run.len,
+                    buf,
+                )
+                .map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        changed(path, size)
+                    } else {
+                        Error::from(e)
+                    }
+                })?;
+            }
+            Ok(())
+        }
+        Source::Bytes(b) => write_all_at(out, &b[..size as usize], offset).map_err(Error::from),
+        Source::Image { fs, node } => {
+            buf.resize(LARGE as usize, 0);
+            let mut done = 0u64;
+            while done < size {
+                let n = (size - done).min(buf.len() as u64) as usize;
+                read_image(fs.as_ref(), *node, done, &mut buf[..n])?;
+                write_all_at(out, &buf[..n], offset + done).map_err(Error::from)?;
+                done += n as u64;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! L4 build: one file-tree model, deterministic layout planners, and image writers.
+//!
+//! A [`tree::FileTree`] is gathered from host folders (with exclusions, grafts and a symlink
+//! policy) or from an existing image; writers lay it out deterministically and stream the image
+//! out in one pass, in order, through an [`AtomicFile`](crate::io::AtomicFile).
+
+pub mod glob;
+pub mod iso;
+pub mod tree;
