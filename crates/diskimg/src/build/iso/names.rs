@@ -240,7 +240,7 @@ mod tests {
             got,
             [
                 "README.TXT;1",
-                "README00.TXT;1",
+                "READM001.TXT;1",
                 "A_LONG_N.JPE;1",
                 "MAKEFILE.;1",
                 "SRC",
