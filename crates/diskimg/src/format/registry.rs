@@ -2,11 +2,12 @@
 
 use super::FormatDescriptor;
 use crate::fs::{iso9660, udf};
-use crate::partition::{gpt, mbr};
+use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
+    &apm::DESCRIPTOR,
     &iso9660::DESCRIPTOR,
     &udf::DESCRIPTOR,
 ];
