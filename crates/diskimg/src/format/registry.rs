@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::fs::{iso9660, udf};
+use crate::fs::{iso9660, ntfs, udf};
 use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -9,6 +9,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &mbr::DESCRIPTOR,
     &apm::DESCRIPTOR,
     &iso9660::DESCRIPTOR,
+    &ntfs::DESCRIPTOR,
     &udf::DESCRIPTOR,
 ];
 

@@ -348,6 +348,9 @@ mod tests {
             device: &MemorySource::new(d.clone()),
         };
         assert_eq!(probe(&p), Confidence::WEAK);
-        assert_eq!(Apm::read(&MemorySource::new(d)).unwrap().partitions().len(), 2);
+        assert_eq!(
+            Apm::read(&MemorySource::new(d)).unwrap().partitions().len(),
+            2
+        );
     }
 }
