@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::fs::{iso9660, ntfs, udf};
+use crate::fs::{hfsplus, iso9660, ntfs, udf};
 use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -10,6 +10,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &apm::DESCRIPTOR,
     &iso9660::DESCRIPTOR,
     &ntfs::DESCRIPTOR,
+    &hfsplus::DESCRIPTOR,
     &udf::DESCRIPTOR,
 ];
 

@@ -11,6 +11,7 @@
 //! directory of `file` gives a node holding that stream's bytes (when no entry is named
 //! `file:stream` itself), so `diskimg cat image /dir/file:stream` reads it.
 
+pub mod hfsplus;
 pub mod iso9660;
 pub mod ntfs;
 pub mod path;
