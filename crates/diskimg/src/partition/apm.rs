@@ -86,6 +86,8 @@ pub struct ApmEntry {
     pub kind: String,
     /// `pmPartStatus` flags (valid, allocated, in use, bootable, readable, writable...).
     pub status: u32,
+    /// `pmBootSize`: bytes of boot code.
+    pub boot_size: u32,
 }
 
 impl ApmEntry {
@@ -102,6 +104,7 @@ impl ApmEntry {
             name: c_string(&b[16..48]),
             kind: c_string(&b[48..80]),
             status: be32(88),
+            boot_size: be32(96),
         })
     }
 }
@@ -124,7 +127,7 @@ pub fn type_name(kind: &str) -> Option<&'static str> {
         "Apple_HFSX" => "HFSX",
         "Apple_MFS" => "MFS",
         "Apple_UFS" | "Apple_Rhapsody_UFS" => "UFS",
-        "Apple_Unix_SVR2" => "Unix (A/UX)",
+        "Apple_Unix_SVR2" | "Apple_UNIX_SVR2" => "Unix (A/UX)",
         "Apple_PRODOS" => "ProDOS",
         "Apple_Free" => "free",
         "Apple_Scratch" => "scratch",
@@ -213,8 +216,8 @@ impl Apm {
                 type_id: entry.kind,
                 name: (!entry.name.is_empty()).then_some(entry.name),
                 guid: None,
-                // pmPartStatus bit 3: bootable.
-                bootable: entry.status & 0x8 != 0,
+                // pmPartStatus bit 3 (boot code is valid) with some boot code.
+                bootable: entry.status & 0x8 != 0 && entry.boot_size > 0,
             });
         }
         check_layout(&partitions, dev.size(), &mut warnings);

@@ -316,13 +316,11 @@ mod tests {
             b"bvxn",
             "lzfse_rust encodes small inputs as LZVN"
         );
-        {
-            let payload = &enc[12..enc.len() - 4];
-            assert_eq!(
-                block(Codec::Lzvn, payload, small.len() as u64, 0).unwrap(),
-                small
-            );
-        }
+        let payload = &enc[12..enc.len() - 4];
+        assert_eq!(
+            block(Codec::Lzvn, payload, small.len() as u64, 0).unwrap(),
+            small
+        );
     }
 
     #[test]
