@@ -43,8 +43,9 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
 };
 
 /// How sure the device carries an Apple partition map: a partition map entry at block 1 for the
-/// block size of the driver descriptor map (likely), or for a usual block size without one
-/// (weak).
+/// block size of the driver descriptor map (likely), or, without one, an entry at block 1 of a
+/// usual block size that describes the map itself (weak). The second rule keeps the map's own
+/// partition (`Apple_partition_map`, which starts at block 1) from probing as a map again.
 ///
 /// `xorriso` writes an MBR, a GPT and an APM on the same hybrid disc; the registry lists APM after
 /// them and an MBR also probes as likely, so on such discs the PC tables win (one table is shown
@@ -52,12 +53,17 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
 pub fn probe(p: &ProbeInput<'_>) -> Confidence {
     let entry_at = |bs: u64| {
         p.head
-            .get(bs as usize..bs as usize + 2)
-            .is_some_and(|s| s == ENTRY_SIGNATURE)
+            .get(bs as usize..bs as usize + ENTRY_LEN)
+            .and_then(ApmEntry::parse)
     };
     match ddm_block_size(p.head) {
-        Some(bs) if entry_at(bs) => Confidence::LIKELY,
-        _ if BLOCK_SIZES.iter().any(|&bs| entry_at(bs)) => Confidence::WEAK,
+        Some(bs) if entry_at(bs).is_some() => Confidence::LIKELY,
+        _ if BLOCK_SIZES.iter().any(|&bs| {
+            entry_at(bs).is_some_and(|e| e.kind == "Apple_partition_map" && e.start_block == 1)
+        }) =>
+        {
+            Confidence::WEAK
+        }
         _ => Confidence::NONE,
     }
 }
