@@ -8,6 +8,7 @@ PACKAGES=(
   dosfstools mtools fdisk gdisk                                   # FAT images, partition tables
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
   python3 time hyperfine                                          # fixture generation, benchmarks
+  ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
