@@ -205,8 +205,12 @@ pub fn block_table(
     offset: u64,
 ) -> Result<Vec<(u64, u64)>> {
     let bad = |msg: String| Error::corrupt(FORMAT, "decmpfs block table", offset, msg);
-    if blocks > MAX_BLOCKS {
-        return Err(bad(format!("{blocks} blocks")));
+    // Each block takes at least 4 bytes of table in the fork: a claimed size needing more
+    // blocks than that is refused before anything is allocated.
+    if blocks > MAX_BLOCKS || blocks.saturating_add(1).saturating_mul(4) > fork_len {
+        return Err(bad(format!(
+            "{blocks} blocks cannot fit a {fork_len}-byte resource fork"
+        )));
     }
     let mut table = Vec::with_capacity(blocks as usize);
     match codec {
