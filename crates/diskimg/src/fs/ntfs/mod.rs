@@ -35,7 +35,7 @@ use crate::fs::{
     DirEntry, FileExtent, FileSystem, FileType, FsEntry, FsVolume, Metadata, NamedStream, NodeId,
     Usage,
 };
-use crate::io::{BlockCache, ReadAtCursor};
+use crate::io::{BlockCache, ReadAt, ReadAtCursor};
 use crate::time::Timestamp;
 use ::ntfs::structured_values::{NtfsFileName, NtfsFileNamespace, NtfsStandardInformation};
 use ::ntfs::{Ntfs, NtfsAttributeFlags, NtfsAttributeItem, NtfsAttributeType, NtfsError, NtfsFile};
@@ -71,7 +71,38 @@ const FILE_ATTRIBUTE_ENCRYPTED: u32 = 0x4000;
 /// `$FILE_NAME` flag of a directory (`DUP_FILE_NAME_INDEX_PRESENT`).
 const FILE_NAME_DIRECTORY: u32 = 0x1000_0000;
 
-type Cursor<'a> = ReadAtCursor<&'a BlockCache<DeviceRef>>;
+type Cursor<'a> = ReadAtCursor<Padded<'a>>;
+
+/// The device as the crate sees it: reads past the end give zeros instead of a short read.
+///
+/// The crate parses its structures with `binrw`, and `ntfs` 0.4 panics when `binrw` reports a
+/// failed read in the middle of a structure (`From<binrw::Error> for NtfsError` is
+/// `unreachable!` for anything but a plain I/O error). Zeros past the end keep hostile run
+/// lists and truncated images on the crate's own validation paths; `open_volume` warns when
+/// the volume is larger than the device.
+struct Padded<'a>(&'a BlockCache<DeviceRef>);
+
+impl ReadAt for Padded<'_> {
+    fn size(&self) -> u64 {
+        u64::MAX
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            let Some(pos) = offset.checked_add(done as u64) else {
+                break;
+            };
+            let n = self.0.read_at(pos, &mut buf[done..])?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        buf[done..].fill(0);
+        Ok(buf.len())
+    }
+}
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
@@ -178,8 +209,16 @@ fn filetime(t: u64) -> Option<Timestamp> {
 impl NtfsFs {
     /// Reads the boot sector and the volume's name and version.
     pub fn open(dev: DeviceRef) -> Result<Self> {
+        if dev.size() < 512 {
+            return Err(Error::corrupt(
+                FORMAT,
+                "boot sector",
+                0,
+                "device is shorter than a boot sector",
+            ));
+        }
         let io = BlockCache::new(dev.clone(), 4096, META_CACHE);
-        let mut c = ReadAtCursor::new(&io);
+        let mut c = ReadAtCursor::new(Padded(&io));
         let ntfs = Ntfs::new(&mut c).map_err(ntfs_err("boot sector"))?;
         let label = match ntfs.volume_name(&mut c) {
             Some(Ok(name)) => Some(name.name().to_string_lossy()),
@@ -210,7 +249,7 @@ impl NtfsFs {
     }
 
     fn cursor(&self) -> Cursor<'_> {
-        ReadAtCursor::new(&self.io)
+        ReadAtCursor::new(Padded(&self.io))
     }
 
     fn details(&self) -> serde_json::Value {
