@@ -89,7 +89,18 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     extensions: &["hfs", "hfsx"],
     probe: |p| match p.head.get(1024..1026) {
         Some(b"H+") | Some(b"HX") => Confidence::CERTAIN,
-        Some(b"BD") => Confidence::LIKELY,
+        // An HFS master directory block: its allocation block size must be a multiple of 512.
+        Some(b"BD") => match p.head.get(1044..1048) {
+            Some(&[a, b, c, d]) => {
+                let size = u32::from_be_bytes([a, b, c, d]);
+                if size != 0 && size % 512 == 0 {
+                    Confidence::LIKELY
+                } else {
+                    Confidence::NONE
+                }
+            }
+            _ => Confidence::NONE,
+        },
         _ => Confidence::NONE,
     },
     opener: Opener::FileSystem(open_volume),
