@@ -11,6 +11,7 @@ PACKAGES=(
   python3 time hyperfine                                          # fixture generation, benchmarks
   libvhdi-utils libvmdk-utils python3-libvhdi python3-libvmdk     # independent VHD/VHDX/VMDK readers
   python3-vmdkstream                                              # an independent streamOptimized writer
+  ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -4,8 +4,8 @@
 //! L5 front-ends   the diskimg CLI (crate diskimg-cli), later FUSE and NBD
 //! L4 ops          info reports, listing, extraction            (ops)
 //! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
-//!                 UDF detection
-//! L2 partition    MBR (+ extended), GPT                        (partition)
+//!                 NTFS, HFS+/HFSX, UDF
+//! L2 partition    MBR (+ extended), GPT, Apple partition map   (partition)
 //! L1 container    VHD, VHDX, VDI, VMDK decode to a BlockDevice (container, device)
 //! L0 io           positioned reads: file, memory, slice, cache (io)
 //! ```

@@ -2,8 +2,8 @@
 
 use super::FormatDescriptor;
 use crate::container::{vdi, vhd, vhdx, vmdk};
-use crate::fs::{iso9660, udf};
-use crate::partition::{gpt, mbr};
+use crate::fs::{hfsplus, iso9660, ntfs, udf};
+use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
     &vhd::DESCRIPTOR,
@@ -12,7 +12,10 @@ static FORMATS: &[&FormatDescriptor] = &[
     &vmdk::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
+    &apm::DESCRIPTOR,
     &iso9660::DESCRIPTOR,
+    &ntfs::DESCRIPTOR,
+    &hfsplus::DESCRIPTOR,
     &udf::DESCRIPTOR,
 ];
 

@@ -4,8 +4,16 @@
 //! node, and file data is read with positioned reads on `&self`, so `ls`, `cat`, `extract` and
 //! FUSE all serve from the same object concurrently. Paths are resolved by
 //! [`FileSystemExt`](path::FileSystemExt), which every file system gets for free.
+//!
+//! Named streams (NTFS alternate data streams, the HFS+ resource fork) are listed in
+//! [`Metadata::streams`] and never appear in [`FileSystem::read_dir`], so walks and extraction
+//! see one file per name. They are read by name: [`FileSystem::lookup`] of `file:stream` in the
+//! directory of `file` gives a node holding that stream's bytes (when no entry is named
+//! `file:stream` itself), so `diskimg cat image /dir/file:stream` reads it.
 
+pub mod hfsplus;
 pub mod iso9660;
+pub mod ntfs;
 pub mod path;
 pub mod udf;
 
@@ -96,6 +104,24 @@ pub struct Metadata {
     pub btime: Option<Timestamp>,
     /// Major and minor numbers of a device node.
     pub rdev: Option<(u32, u32)>,
+    /// Attribute flags beyond the mode, by portable name: `readonly`, `hidden`, `system`,
+    /// `archive`, `compressed`, `sparse`, `encrypted`, `reparse`, `immutable`, `append`,
+    /// `nodump`, `opaque`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<&'static str>,
+    /// Named streams besides the main data (NTFS alternate data streams, the HFS+ resource
+    /// fork), readable as `path:name` (see the module documentation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<NamedStream>,
+}
+
+/// A named stream of a file: an NTFS alternate data stream, the HFS+ resource fork.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedStream {
+    /// The stream's name (`rsrc` for a resource fork).
+    pub name: String,
+    /// Its length in bytes.
+    pub size: u64,
 }
 
 impl Metadata {
@@ -114,6 +140,8 @@ impl Metadata {
             ctime: None,
             btime: None,
             rdev: None,
+            flags: Vec::new(),
+            streams: Vec::new(),
         }
     }
 

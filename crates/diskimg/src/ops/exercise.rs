@@ -14,7 +14,7 @@ use crate::fs::{FileSystem, FileSystemExt, FileType};
 use crate::image::{Image, Layer};
 use crate::io::MemorySource;
 use crate::ops::info::InfoReport;
-use crate::partition::{gpt::Gpt, mbr::Mbr};
+use crate::partition::{apm::Apm, gpt::Gpt, mbr::Mbr};
 use std::sync::Arc;
 
 /// Most tree entries visited per file system.
@@ -63,6 +63,11 @@ pub fn run_target(name: &str, data: &[u8]) {
         "vmdk_descriptor" => {
             let _ = VmdkDescriptor::parse(data);
         }
+        "apm" => {
+            let _ = Apm::read(&MemorySource::new(data.to_vec()));
+        }
+        "ntfs" => volume(data, crate::fs::ntfs::open_volume),
+        "hfsplus" => volume(data, crate::fs::hfsplus::open_volume),
         _ => {}
     }
 }
@@ -83,6 +88,18 @@ fn container(c: &dyn Container) {
     }
     for at in [size / 3, size / 2, size.saturating_sub(4096)] {
         let _ = dev.read_at(at, &mut buf[..4096]);
+    }
+}
+
+/// Opens `data` as one file-system format and walks what it holds.
+fn volume(data: &[u8], open: fn(&DeviceRef) -> crate::Result<crate::fs::FsVolume>) {
+    let dev: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+    let Ok(v) = open(&dev) else { return };
+    for e in &v.file_systems {
+        if let Some(fs) = &e.fs {
+            let _ = fs.usage();
+            tree(fs.as_ref());
+        }
     }
 }
 
@@ -118,6 +135,11 @@ fn tree(fs: &dyn FileSystem) {
     for item in fs.walk(fs.root(), "/").take(MAX_ENTRIES) {
         let Ok(item) = item else { continue };
         let _ = fs.lookup(item.node, "x");
+        for s in &item.metadata.streams {
+            if let Ok(Some(n)) = fs.lookup(item.node, &format!("x:{}", s.name)) {
+                let _ = fs.read_at(n, 0, &mut buf);
+            }
+        }
         match item.metadata.file_type {
             FileType::Symlink => {
                 let _ = fs.read_link(item.node);

@@ -4,6 +4,7 @@
 //! [`PartitionTable`] trait; the layer above opens each partition as a [`Slice`](crate::io::Slice)
 //! of the parent and probes it again.
 
+pub mod apm;
 pub mod gpt;
 pub mod mbr;
 mod types;
@@ -34,7 +35,7 @@ pub struct Partition {
 
 /// A parsed partition table.
 pub trait PartitionTable: Send + Sync {
-    /// `mbr` or `gpt`.
+    /// `mbr`, `gpt` or `apm`.
     fn scheme(&self) -> &'static str;
     /// The partitions, in index order.
     fn partitions(&self) -> &[Partition];
