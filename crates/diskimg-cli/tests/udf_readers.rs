@@ -304,8 +304,9 @@ import hashlib, io, json, sys, pycdlib
 iso = pycdlib.PyCdlib(); iso.open(sys.argv[1]); out = {}
 def walk(p):
     for c in iso.list_children(udf_path=p):
-        if c is None or c.is_parent(): continue
-        name = c.file_identifier().decode('utf-8')
+        if c is None: continue  # the parent entry (pycdlib 1.12 yields None for it)
+        fi = c.file_ident  # 8-bit CS0 is Latin-1, 16-bit is UTF-16
+        name = c.file_identifier().decode(getattr(fi, 'encoding', 'latin-1') or 'latin-1')
         q = (p.rstrip('/') + '/' + name)
         if c.is_dir():
             out[q] = 'dir'; walk(q)
