@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::fs::{iso9660, udf};
+use crate::fs::{fat, iso9660, udf};
 use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -9,6 +9,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &mbr::DESCRIPTOR,
     &iso9660::DESCRIPTOR,
     &udf::DESCRIPTOR,
+    &fat::DESCRIPTOR,
 ];
 
 /// Every registered format, in probing order.
