@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::fs::{fat, iso9660, udf};
+use crate::fs::{ext4, fat, iso9660, udf};
 use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -10,6 +10,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &iso9660::DESCRIPTOR,
     &udf::DESCRIPTOR,
     &fat::DESCRIPTOR,
+    &ext4::DESCRIPTOR,
 ];
 
 /// Every registered format, in probing order.
