@@ -333,9 +333,14 @@ impl FileSystem for Ext4Fs {
         }
         if i.has_flag(flags::INLINE_DATA) {
             let data = i.inline_data()?;
-            let start = offset as usize;
-            let n = buf.len().min(data.len() - start);
-            buf[..n].copy_from_slice(&data[start..start + n]);
+            let n = (buf.len() as u64).min(i.size - offset) as usize;
+            for (k, out) in buf[..n].iter_mut().enumerate() {
+                *out = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| data.get(o + k))
+                    .copied()
+                    .unwrap_or(0);
+            }
             return Ok(n);
         }
         self.read_mapped(&i, offset, buf)
