@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::fs::{ext4, fat, iso9660, udf};
+use crate::fs::{ext4, fat, iso9660, squashfs, udf};
 use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -11,6 +11,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &udf::DESCRIPTOR,
     &fat::DESCRIPTOR,
     &ext4::DESCRIPTOR,
+    &squashfs::DESCRIPTOR,
 ];
 
 /// Every registered format, in probing order.

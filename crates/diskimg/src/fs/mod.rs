@@ -9,6 +9,7 @@ pub mod ext4;
 pub mod fat;
 pub mod iso9660;
 pub mod path;
+pub mod squashfs;
 pub mod udf;
 
 pub use path::{FileSystemExt, WalkEntry};
