@@ -122,7 +122,7 @@ fn contents_match_ext4_view_where_it_reads_the_volume() {
         }
     }
     // ext4-view refuses inline data: the reason we read ext4 ourselves.
-    assert!(ext4_view::Ext4::load_from_path(&dir.join("ext4_inline.img")).is_err());
+    assert!(ext4_view::Ext4::load_from_path(dir.join("ext4_inline.img")).is_err());
 }
 
 fn has_holes(fs: &dyn FileSystem, node: u64, size: u64) -> bool {
@@ -291,6 +291,9 @@ fn errors_reading(bytes: Vec<u8>, path: &str) -> Vec<diskimg::Error> {
     errors
 }
 
+/// A change made to a copy of an image.
+type Change<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+
 #[test]
 fn corrupt_extents_and_checksums_are_reported() {
     let Some(dir) = fixtures("fs") else { return };
@@ -301,13 +304,16 @@ fn corrupt_extents_and_checksums_are_reported() {
     let base = std::fs::read(&img).unwrap();
     let at = inode_location(&img, "/data/big.bin");
     let i_block = at + 0x28;
-    let cases: [(&str, Box<dyn Fn(&mut Vec<u8>)>); 4] = [
+    let cases: [(&str, Change); 4] = [
         (
             "magic number",
             Box::new(|b: &mut Vec<u8>| b[i_block] ^= 0xFF),
         ),
-        ("depth", Box::new(|b: &mut Vec<u8>| b[i_block + 6] = 9)),
-        ("entries", Box::new(|b: &mut Vec<u8>| b[i_block + 2] = 200)),
+        ("depth", Box::new(move |b: &mut Vec<u8>| b[i_block + 6] = 9)),
+        (
+            "entries",
+            Box::new(move |b: &mut Vec<u8>| b[i_block + 2] = 200),
+        ),
         // The first extent's physical start (low 32 bits) far past the end of the volume.
         (
             "outside the volume",

@@ -189,7 +189,7 @@ fn partitions_of_mbr_and_gpt_disks() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|p| p["index"].to_string() == part)
+            .find(|p| p["index"].as_u64().map(|i| i.to_string()).as_deref() == Some(part))
             .unwrap();
         assert_eq!(p["content"]["file_systems"][0]["label"], label);
     }

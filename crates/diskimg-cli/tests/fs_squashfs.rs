@@ -175,6 +175,9 @@ fn damaged(img: &Path, change: impl Fn(&mut Vec<u8>)) -> Vec<diskimg::Error> {
     walk_errors(b)
 }
 
+/// A change made to a copy of an image.
+type Change = Box<dyn Fn(&mut Vec<u8>)>;
+
 #[test]
 fn bad_tables_are_reported() {
     let Some(dir) = fixtures("fs") else { return };
@@ -183,7 +186,7 @@ fn bad_tables_are_reported() {
     let dir_table = u64_at(&b, 72) as usize;
     let inode_table = u64_at(&b, 64) as usize;
     let frag_table = u64_at(&b, 80) as usize;
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         // Tables out of order: the directory table before the inode table.
         (
             "not in order",

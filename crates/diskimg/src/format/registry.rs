@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::fs::{ext4, fat, iso9660, squashfs, udf};
+use crate::fs::{exfat, ext4, fat, iso9660, squashfs, udf};
 use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -10,6 +10,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &iso9660::DESCRIPTOR,
     &udf::DESCRIPTOR,
     &fat::DESCRIPTOR,
+    &exfat::DESCRIPTOR,
     &ext4::DESCRIPTOR,
     &squashfs::DESCRIPTOR,
 ];

@@ -5,6 +5,7 @@
 //! FUSE all serve from the same object concurrently. Paths are resolved by
 //! [`FileSystemExt`](path::FileSystemExt), which every file system gets for free.
 
+pub mod exfat;
 pub mod ext4;
 pub mod fat;
 pub mod iso9660;

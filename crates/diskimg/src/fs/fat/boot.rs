@@ -83,7 +83,7 @@ impl FatBootSector {
         if b.len() < 512 {
             return Err(bad("shorter than 512 bytes".into()));
         }
-        if !(b[0] == 0xEB && b[2] == 0x90 || b[0] == 0xE9 || b[0] == 0xEB) {
+        if b[0] != 0xEB && b[0] != 0xE9 {
             return Err(bad(format!(
                 "no jump instruction (byte 0 is {:#04x})",
                 b[0]

@@ -69,7 +69,7 @@ pub(crate) fn label(raw: &[u8]) -> Option<String> {
 /// The checksum of a short name that each of its LFN entries carries.
 pub(crate) fn lfn_checksum(raw: &[u8; 11]) -> u8 {
     raw.iter()
-        .fold(0u8, |sum, &b| (sum >> 1 | sum << 7).wrapping_add(b))
+        .fold(0u8, |sum, &b| sum.rotate_right(1).wrapping_add(b))
 }
 
 /// Collects the LFN entries in front of a short entry. Entries come last part first, each
