@@ -210,6 +210,55 @@ fn partitions_of_mbr_and_gpt_disks() {
 }
 
 #[test]
+fn raw_partition_extraction_gives_back_the_file_system_image() {
+    let Some(dir) = fixtures("fs") else { return };
+    let t = tempdir();
+    // Each partition was filled with dd from these images, and is exactly their size.
+    for (disk, part, source) in [
+        ("gpt_disk.img", "2", "ext4.img"),
+        ("mbr_disk.img", "2", "ext4.img"),
+        ("gpt_disk.img", "1", "fat32.img"),
+        ("mbr_disk.img", "5", "fat12.img"),
+    ] {
+        let out = t.path().join(format!("{disk}-{part}.img"));
+        ok(diskimg()
+            .arg("extract")
+            .arg(dir.join(disk))
+            .args(["-p", part, "--raw", "-q", "-o"])
+            .arg(&out));
+        assert_eq!(
+            sha256_file(&out),
+            sha256_file(&dir.join(source)),
+            "{disk} -p {part}"
+        );
+        let names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.to_string_lossy().ends_with(".part")),
+            "{names:?}"
+        );
+    }
+    // An existing output is kept unless --overwrite.
+    let out = t.path().join("gpt_disk.img-2.img");
+    let r = run(diskimg()
+        .arg("extract")
+        .arg(dir.join("gpt_disk.img"))
+        .args(["-p", "2", "--raw", "-q", "-o"])
+        .arg(&out));
+    assert!(!r.status.success());
+    ok(diskimg()
+        .arg("extract")
+        .arg(dir.join("gpt_disk.img"))
+        .args(["-p", "3", "--raw", "--overwrite", "-q", "-o"])
+        .arg(&out));
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 32 << 20);
+}
+
+#[test]
 fn sparse_file_extracts_sparse() {
     let Some(dir) = fixtures("fs") else { return };
     let img = dir.join("ext4.img");

@@ -142,7 +142,10 @@ mod tests {
         bad[4] = 6;
         assert!(parse(&bad, 0, true, &mut Vec::new()).is_err());
         let cut = entry(12, b"file", 1, 12);
-        assert!(parse(&cut[..8], 0, true, &mut Vec::new()).is_err(), "record past the block");
+        assert!(
+            parse(&cut[..8], 0, true, &mut Vec::new()).is_err(),
+            "record past the block"
+        );
         let mut past = entry(12, b"file", 1, 12);
         past[4] = 16;
         assert!(parse(&past, 0, true, &mut Vec::new()).is_err());
