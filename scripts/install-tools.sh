@@ -7,6 +7,7 @@ PACKAGES=(
   xorriso genisoimage isolinux syslinux-common syslinux-utils   # ISO writers, boot loaders
   dosfstools mtools fdisk gdisk                                   # FAT images, partition tables
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
+  e2fsprogs squashfs-tools exfatprogs exfat-fuse fuse3           # ext/squashfs/exFAT images and readers
   python3 time hyperfine                                          # fixture generation, benchmarks
 )
 missing=()

@@ -3,7 +3,7 @@
 //! panic, a hang or an unbounded allocation is the bug being looked for.
 
 use crate::device::DeviceRef;
-use crate::fs::{FileSystem, FileSystemExt, FileType};
+use crate::fs::{FileSystem, FileSystemExt, FileType, FsVolume, exfat, ext4, fat, squashfs};
 use crate::image::{Image, Layer};
 use crate::io::MemorySource;
 use crate::ops::info::InfoReport;
@@ -31,7 +31,24 @@ pub fn run_target(name: &str, data: &[u8]) {
         "gpt" => {
             let _ = Gpt::read(&MemorySource::new(data.to_vec()));
         }
+        "fat" => volume(fat::open_volume, data),
+        "exfat" => volume(exfat::open_volume, data),
+        "ext4" => volume(ext4::open_volume, data),
+        "squashfs" => volume(squashfs::open_volume, data),
         _ => {}
+    }
+}
+
+/// Opens `data` as one file system and reads everything in it.
+fn volume(open: fn(DeviceRef) -> crate::Result<FsVolume>, data: &[u8]) {
+    let Ok(v) = open(Arc::new(MemorySource::new(data.to_vec()))) else {
+        return;
+    };
+    for e in &v.file_systems {
+        if let Some(fs) = &e.fs {
+            let _ = fs.usage();
+            tree(fs.as_ref());
+        }
     }
 }
 
