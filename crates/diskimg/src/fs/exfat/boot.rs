@@ -115,7 +115,7 @@ impl BootSector {
             revision: (b[105], b[104]),
             active_fat: if fats == 2 { u32::from(flags & 1) } else { 0 },
             dirty: flags & 2 != 0,
-            volume_size: volume_length * bps,
+            volume_size: volume_length.saturating_mul(bps),
             percent_in_use: b[112],
         })
     }

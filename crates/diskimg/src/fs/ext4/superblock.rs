@@ -189,6 +189,12 @@ impl Superblock {
         if !(32..=1024).contains(&desc_size) || !desc_size.is_power_of_two() {
             return Err(bad(format!("group descriptor size {desc_size}")));
         }
+        if blocks_count
+            .checked_mul(block_size)
+            .is_none_or(|v| v > 1 << 60)
+        {
+            return Err(bad(format!("{blocks_count} blocks of {block_size} bytes")));
+        }
         let first_data_block = u32le(b, 0x14);
         if u64::from(first_data_block) >= blocks_count {
             return Err(bad(format!(

@@ -76,6 +76,17 @@ pub(crate) fn follow(
     if need == Some(0) {
         return Ok(runs);
     }
+    if let Some(need) = need.filter(|&n| n > u64::from(heap.count)) {
+        return Err(Error::corrupt(
+            format,
+            "cluster chain",
+            heap.offset,
+            format!(
+                "{need} clusters are needed but the volume has {}",
+                heap.count
+            ),
+        ));
+    }
     loop {
         if !heap.valid(cur) {
             return Err(Error::corrupt(
