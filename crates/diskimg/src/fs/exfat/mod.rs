@@ -303,6 +303,17 @@ impl ExFatFs {
             })
             .collect();
         let total: u64 = spans.iter().map(|s| s.1).sum();
+        if let Some(&(off, len)) = spans
+            .iter()
+            .find(|s| s.0.saturating_add(s.1) > self.dev.size())
+        {
+            return Err(Error::corrupt(
+                FORMAT,
+                "directory",
+                off,
+                format!("{len} bytes of the directory lie past the end of the device"),
+            ));
+        }
         let mut bytes = vec![0u8; total.min(MAX_DIR_SIZE) as usize];
         let mut offsets = Vec::with_capacity(bytes.len() / 32);
         let mut at = 0usize;

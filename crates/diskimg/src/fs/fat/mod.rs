@@ -222,6 +222,17 @@ impl FatFs {
     fn listing(&self, node: NodeId) -> Result<Listing> {
         let spans = self.dir_spans(node)?;
         let total: u64 = spans.iter().map(|s| s.1).sum();
+        if let Some(&(off, len)) = spans
+            .iter()
+            .find(|s| s.0.saturating_add(s.1) > self.dev.size())
+        {
+            return Err(Error::corrupt(
+                FORMAT,
+                "directory",
+                off,
+                format!("{len} bytes of the directory lie past the end of the device"),
+            ));
+        }
         let mut bytes = vec![0u8; usize::try_from(total.min(MAX_DIR_SIZE)).unwrap_or(0)];
         let mut at = 0usize;
         for &(off, len) in &spans {

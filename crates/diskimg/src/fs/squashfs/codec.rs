@@ -79,9 +79,7 @@ impl Codec {
                     .map_err(|e| bad(e.to_string()))?;
                 out
             }
-            Codec::Lzo => {
-                lzokay_native::decompress_all(src, Some(max)).map_err(|e| bad(e.to_string()))?
-            }
+            Codec::Lzo => super::lzo::decompress(src, max).map_err(|e| bad(e.to_owned()))?,
             Codec::Lz4 => {
                 let mut out = vec![0u8; max];
                 let n = lz4_flex::block::decompress_into(src, &mut out)

@@ -24,6 +24,7 @@
 
 mod codec;
 mod inode;
+mod lzo;
 mod meta;
 mod superblock;
 
