@@ -116,6 +116,20 @@ fn label_usage_and_fragmented_files() {
         let ext = fs.file_extents(node).unwrap().unwrap();
         assert!(ext.len() > 1, "{name} is fragmented: {ext:?}");
     }
+    // The fixture holds both contiguous (NoFatChain) and FAT-chained files in its root.
+    let b = std::fs::read(&img).unwrap();
+    let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let cs = 512usize << b[109];
+    let root = u32_at(88) * 512 + (u32_at(96) - 2) * cs;
+    let flags: Vec<u8> = b[root..root + cs]
+        .chunks(32)
+        .filter(|e| e[0] == 0xC0)
+        .map(|e| e[1])
+        .collect();
+    assert!(
+        flags.iter().any(|f| f & 2 != 0) && flags.iter().any(|f| f & 2 == 0),
+        "{flags:?}"
+    );
     // Lookup folds case through the volume's up-case table, also beyond ASCII.
     let cat = ok(diskimg().arg("cat").arg(&img).arg("/ÜNÏCØDÉ/ΕΛΛΗΝΙΚΆ.TXT"));
     assert_eq!(cat, "γεια\n".as_bytes());
