@@ -8,6 +8,7 @@ PACKAGES=(
   dosfstools mtools fdisk gdisk                                   # FAT images, partition tables
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
   udftools udfclient python3-pycdlib                              # UDF writers (mkudffs, newfs_udf, udfclient, pycdlib)
+  e2fsprogs squashfs-tools exfatprogs exfat-fuse fuse3           # ext/squashfs/exFAT images and readers
   python3 time hyperfine                                          # fixture generation, benchmarks
   libvhdi-utils libvmdk-utils python3-libvhdi python3-libvmdk     # independent VHD/VHDX/VMDK readers
   python3-vmdkstream                                              # an independent streamOptimized writer

@@ -35,7 +35,7 @@ pub enum Command {
     Create(CreateArgs),
     /// Copy files out of an image, keeping names, times, modes and symlinks.
     #[command(
-        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/"
+        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/\n  diskimg extract disk.img -p 2 --raw -o part2.img    # a partition's raw bytes"
     )]
     Extract(ExtractArgs),
 }
@@ -111,6 +111,10 @@ pub struct ExtractArgs {
     /// Write the El Torito boot images instead of the file tree.
     #[arg(long)]
     pub boot_images: bool,
+    /// Write the raw bytes of the partition given with -p (or of the whole disk) to the file
+    /// given with -o, instead of its files.
+    #[arg(long, conflicts_with_all = ["boot_images", "paths", "namespace"])]
+    pub raw: bool,
     /// No progress bar or summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -4,12 +4,15 @@ use crate::cli::ExtractArgs;
 use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::{Context, Result, bail};
-use diskimg::ops::extract::{Existing, ExtractOptions, extract, extract_boot_images};
+use diskimg::ops::extract::{Existing, ExtractOptions, extract, extract_boot_images, extract_raw};
 use std::path::PathBuf;
 
 pub fn run(a: ExtractArgs) -> Result<()> {
     let image = super::open(&a.image)?;
-    let dest = a.output.clone().unwrap_or_else(|| default_output(&a.image));
+    let dest = a
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&a.image, a.raw.then_some(a.select.partition)));
     let existing = if a.overwrite {
         Existing::Replace
     } else if a.skip_existing {
@@ -17,6 +20,21 @@ pub fn run(a: ExtractArgs) -> Result<()> {
     } else {
         Existing::Fail
     };
+    if a.raw {
+        let content = image.content();
+        let layer = match a.select.partition {
+            Some(n) => content.partition(n)?,
+            None => content,
+        };
+        let bar = Bar::new(a.quiet);
+        let result = extract_raw(&layer.device, &dest, existing, &bar);
+        bar.finish();
+        let bytes = result.with_context(|| format!("extracting {}", a.image.display()))?;
+        if !a.quiet {
+            eprintln!("wrote {} to {}", human_size(bytes), dest.display());
+        }
+        return Ok(());
+    }
     if a.boot_images {
         let layer = image.content();
         let Some(boot) = &layer.boot else {
@@ -65,10 +83,20 @@ pub fn run(a: ExtractArgs) -> Result<()> {
     Ok(())
 }
 
-/// `photos.iso` -> `./photos`.
-fn default_output(image: &std::path::Path) -> PathBuf {
+/// `photos.iso` -> `./photos`; with `--raw`, `disk.img -p 2` -> `./disk-p2.img`.
+fn default_output(image: &std::path::Path, raw: Option<Option<u32>>) -> PathBuf {
     let stem = image
         .file_stem()
         .map_or_else(|| "extracted".into(), |s| s.to_os_string());
-    PathBuf::from(stem)
+    match raw {
+        None => PathBuf::from(stem),
+        Some(part) => {
+            let mut name = stem;
+            name.push(match part {
+                Some(n) => format!("-p{n}.img"),
+                None => ".raw".to_owned(),
+            });
+            PathBuf::from(name)
+        }
+    }
 }

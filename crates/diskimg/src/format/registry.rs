@@ -2,7 +2,7 @@
 
 use super::FormatDescriptor;
 use crate::container::{vdi, vhd, vhdx, vmdk};
-use crate::fs::{hfsplus, iso9660, ntfs, udf};
+use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
@@ -17,6 +17,10 @@ static FORMATS: &[&FormatDescriptor] = &[
     &ntfs::DESCRIPTOR,
     &hfsplus::DESCRIPTOR,
     &udf::DESCRIPTOR,
+    &fat::DESCRIPTOR,
+    &exfat::DESCRIPTOR,
+    &ext4::DESCRIPTOR,
+    &squashfs::DESCRIPTOR,
 ];
 
 /// Every registered format, in probing order.

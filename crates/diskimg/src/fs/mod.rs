@@ -12,9 +12,13 @@
 //! `file:stream` itself), so `diskimg cat image /dir/file:stream` reads it.
 
 pub mod hfsplus;
+pub mod exfat;
+pub mod ext4;
+pub mod fat;
 pub mod iso9660;
 pub mod ntfs;
 pub mod path;
+pub mod squashfs;
 pub mod udf;
 
 pub use path::{FileSystemExt, WalkEntry};

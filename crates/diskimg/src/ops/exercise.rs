@@ -10,7 +10,7 @@ use crate::container::vhdx::Vhdx;
 use crate::container::vmdk::Vmdk;
 use crate::container::vmdk::descriptor::VmdkDescriptor;
 use crate::device::DeviceRef;
-use crate::fs::{FileSystem, FileSystemExt, FileType};
+use crate::fs::{FileSystem, FileSystemExt, FileType, exfat, ext4, fat, squashfs};
 use crate::image::{Image, Layer};
 use crate::io::MemorySource;
 use crate::ops::info::InfoReport;
@@ -68,6 +68,10 @@ pub fn run_target(name: &str, data: &[u8]) {
         }
         "ntfs" => volume(data, crate::fs::ntfs::open_volume),
         "hfsplus" => volume(data, crate::fs::hfsplus::open_volume),
+        "fat" => volume(data, |d| fat::open_volume(d.clone())),
+        "exfat" => volume(data, |d| exfat::open_volume(d.clone())),
+        "ext4" => volume(data, |d| ext4::open_volume(d.clone())),
+        "squashfs" => volume(data, |d| squashfs::open_volume(d.clone())),
         _ => {}
     }
 }

@@ -739,6 +739,45 @@ fn copy_extent(
     Ok(())
 }
 
+/// Bytes copied per step of [`extract_raw`], so that progress moves.
+const RAW_STEP: u64 = 64 << 20;
+
+/// Writes every byte of `device` (a partition, or a whole disk) to the file `dest`: runs the
+/// device reports as holes stay holes, and a plain host file is copied by the kernel. The
+/// output appears under its name only when complete. Returns the bytes written (0 when
+/// `existing` is [`Existing::Skip`] and `dest` exists).
+pub fn extract_raw(
+    device: &DeviceRef,
+    dest: &Path,
+    existing: Existing,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    if existing == Existing::Skip && dest.symlink_metadata().is_ok() {
+        return Ok(0);
+    }
+    let size = device.size();
+    progress.totals(size, 1);
+    let out = AtomicFile::create(dest, existing == Existing::Replace)?;
+    let mut buf = Vec::new();
+    let mut done = 0u64;
+    while done < size {
+        let n = (size - done).min(RAW_STEP);
+        copy_extent(device, done, out.file(), done, n, &mut buf).map_err(|f| match f {
+            Failure::Read(e) => e,
+            Failure::Write(e) => e.with_file(dest),
+        })?;
+        progress.advance(n, 0);
+        done += n;
+    }
+    out.file()
+        .set_len(size)
+        .map_err(Error::from)
+        .in_file(dest)?;
+    out.commit()?;
+    progress.advance(0, 1);
+    Ok(size)
+}
+
 /// Writes each El Torito boot image to `dest` as `eltorito-<n>-<platform>-<emulation>.img`.
 pub fn extract_boot_images(
     boot: &BootCatalog,
