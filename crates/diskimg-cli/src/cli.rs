@@ -184,6 +184,39 @@ pub struct CreateIsoArgs {
     /// Identical bytes on every run: fixed volume times (SOURCE_DATE_EPOCH, else the newest file).
     #[arg(long)]
     pub reproducible: bool,
+    /// BIOS boot loader inside the tree (no emulation), e.g. isolinux/isolinux.bin.
+    #[arg(long, value_name = "PATH", help_heading = "Booting")]
+    pub boot_bios: Option<String>,
+    /// UEFI boot image (a FAT image) inside the tree, e.g. efiboot.img.
+    #[arg(long, value_name = "PATH", help_heading = "Booting")]
+    pub boot_uefi: Option<String>,
+    /// Floppy image inside the tree, booted with floppy emulation (1.2, 1.44 or 2.88 MB).
+    #[arg(long, value_name = "PATH", help_heading = "Booting")]
+    pub boot_floppy: Option<String>,
+    /// Hard-disk image (with an MBR) inside the tree, booted with hard-disk emulation.
+    #[arg(long, value_name = "PATH", help_heading = "Booting")]
+    pub boot_hd: Option<String>,
+    /// 512-byte sectors the BIOS loads from the --boot-bios loader (default 4).
+    #[arg(long, value_name = "N", help_heading = "Booting")]
+    pub boot_load_size: Option<u16>,
+    /// Patch a boot information table into the BIOS loader (default: when it leaves room).
+    #[arg(long, help_heading = "Booting", conflicts_with = "no_boot_info_table")]
+    pub boot_info_table: bool,
+    /// Never patch a boot information table.
+    #[arg(long, help_heading = "Booting")]
+    pub no_boot_info_table: bool,
+    /// Where the boot catalog goes (default: beside the BIOS loader, as boot.cat).
+    #[arg(long, value_name = "PATH", help_heading = "Booting")]
+    pub boot_catalog: Option<String>,
+    /// Also bootable from a USB stick: MBR (and GPT for UEFI) in the system area.
+    #[arg(long, help_heading = "Booting")]
+    pub hybrid: bool,
+    /// MBR code for --hybrid (found automatically for isolinux: isohdpfx.bin).
+    #[arg(long, value_name = "FILE", help_heading = "Booting")]
+    pub hybrid_mbr: Option<PathBuf>,
+    /// Implant an MD5 that checkisomd5 verifies.
+    #[arg(long)]
+    pub md5: bool,
     /// Replace the output if it exists.
     #[arg(long)]
     pub overwrite: bool,

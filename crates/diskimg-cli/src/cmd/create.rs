@@ -7,7 +7,9 @@ use anyhow::Result;
 use diskimg::build::glob::Pattern;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
 use diskimg::build::tree::ScanOptions;
-use diskimg::ops::create::{Contents, Graft, gather, reproducible_time, write_iso_file};
+use diskimg::ops::create::{
+    BootRequest, Contents, Graft, gather, prepare_boot, reproducible_time, write_iso_file,
+};
 
 pub fn run(a: CreateArgs) -> Result<()> {
     match a.what {
@@ -28,7 +30,25 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
             follow_symlinks: a.follow_symlinks,
         },
     };
-    let (tree, scan) = gather(&contents)?;
+    let (mut tree, scan) = gather(&contents)?;
+    let boot = BootRequest {
+        bios: a.boot_bios.clone(),
+        uefi: a.boot_uefi.clone(),
+        floppy: a.boot_floppy.clone(),
+        hard_disk: a.boot_hd.clone(),
+        load_size: a.boot_load_size,
+        info_table: if a.boot_info_table {
+            Some(true)
+        } else if a.no_boot_info_table {
+            Some(false)
+        } else {
+            None
+        },
+        catalog: a.boot_catalog.clone(),
+        hybrid: a.hybrid,
+        hybrid_mbr: a.hybrid_mbr.clone(),
+    };
+    let (boot, hybrid_mbr) = prepare_boot(&mut tree, &boot)?;
     for w in &scan.warnings {
         eprintln!("diskimg: warning: {w}");
     }
@@ -48,6 +68,9 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
         joliet: !a.no_joliet,
         joliet_long: !a.joliet_short,
         fixed_time: reproducible_time(&tree, a.reproducible)?,
+        boot,
+        hybrid_mbr,
+        md5: a.md5,
         ..IsoOptions::default()
     };
     let bar = Bar::new(a.quiet);

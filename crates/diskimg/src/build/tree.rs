@@ -166,6 +166,15 @@ impl FileTree {
             .map(|i| c[i])
     }
 
+    /// The node at an absolute `path`, without following symlinks.
+    pub fn lookup(&self, path: &str) -> Option<NodeIndex> {
+        let mut at = ROOT;
+        for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            at = self.child(at, part)?;
+        }
+        Some(at)
+    }
+
     /// Adds `name` under `dir`. Fails if `dir` is not a directory, the name is taken, or the
     /// name is not a single path component.
     pub fn add(&mut self, dir: NodeIndex, name: &str, kind: Kind, meta: Meta) -> Result<NodeIndex> {

@@ -11,10 +11,10 @@
 //! directory of `file` gives a node holding that stream's bytes (when no entry is named
 //! `file:stream` itself), so `diskimg cat image /dir/file:stream` reads it.
 
-pub mod hfsplus;
 pub mod exfat;
 pub mod ext4;
 pub mod fat;
+pub mod hfsplus;
 pub mod iso9660;
 pub mod ntfs;
 pub mod path;

@@ -219,6 +219,8 @@ impl Plan<'_> {
         b[847..864].copy_from_slice(&digit_date(None));
         b[864..881].copy_from_slice(&digit_date(None));
         b[881] = if kind == VdKind::Enhanced { 2 } else { 1 };
+        // Application use: blank, as isomd5sum expects before implanting its sums.
+        b[883..1395].fill(b' ');
         b
     }
 

@@ -13,8 +13,11 @@
 //! The layout is: system area (sectors 0-15), volume descriptors from 16, path tables, the
 //! primary then Joliet directories, continuation areas, and file data in tree order.
 
+pub mod boot;
 mod encode;
+pub mod hybrid;
 mod layout;
+mod md5;
 mod names;
 mod rrip;
 mod write;
@@ -63,6 +66,12 @@ pub struct IsoOptions {
     /// Volume times, and the newest file time allowed (reproducible images); `None` uses the
     /// current time and the files' own times.
     pub fixed_time: Option<Timestamp>,
+    /// El Torito boot images and the catalog (the catalog file must be in the tree).
+    pub boot: Option<boot::BootOptions>,
+    /// Make the image hybrid (bootable from a USB stick) with this MBR code (432 bytes).
+    pub hybrid_mbr: Option<Vec<u8>>,
+    /// Implant an MD5 that checkisomd5 verifies.
+    pub md5: bool,
 }
 
 impl Default for IsoOptions {
@@ -77,6 +86,9 @@ impl Default for IsoOptions {
             joliet: true,
             joliet_long: true,
             fixed_time: None,
+            boot: None,
+            hybrid_mbr: None,
+            md5: false,
         }
     }
 }
@@ -103,12 +115,23 @@ pub struct Plan<'a> {
     pub(crate) path_tables: PathTables,
     pub(crate) volume_blocks: u32,
     pub(crate) now: Timestamp,
+    /// The planned catalog and boot images.
+    pub(crate) boot: Option<BootPlan>,
+}
+
+/// Boot images resolved to planned files.
+pub(crate) struct BootPlan {
+    /// The catalog file.
+    pub catalog: usize,
+    /// Each image's planned file, with its options.
+    pub images: Vec<(usize, boot::BootImage)>,
 }
 
 /// Sectors of the volume descriptors.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Descriptors {
     pub primary: u32,
+    pub boot_record: Option<u32>,
     pub joliet: Option<u32>,
     pub enhanced: Option<u32>,
     pub terminator: u32,
@@ -202,6 +225,11 @@ pub fn plan(tree: &FileTree, opts: IsoOptions) -> Result<Plan<'_>> {
             )
         })
         .transpose()?;
+    let boot = opts
+        .boot
+        .as_ref()
+        .map(|b| resolve_boot(tree, b, &file_index))
+        .transpose()?;
     let mut plan = Plan {
         tree,
         opts,
@@ -212,6 +240,7 @@ pub fn plan(tree: &FileTree, opts: IsoOptions) -> Result<Plan<'_>> {
         path_tables: PathTables::default(),
         volume_blocks: 0,
         now,
+        boot,
     };
     assign_sectors(&mut plan)?;
     Ok(plan)
@@ -230,6 +259,9 @@ fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
         at
     };
     p.descriptors.primary = take(1);
+    if p.boot.is_some() {
+        p.descriptors.boot_record = Some(take(1));
+    }
     if p.joliet.is_some() {
         p.descriptors.joliet = Some(take(1));
     }
@@ -265,9 +297,47 @@ fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
     for f in &mut p.files {
         f.lba = take(blocks(f.size));
     }
+    if p.opts.hybrid_mbr.is_some() {
+        // A hybrid image ends on a 1 MiB boundary (isohybrid's cylinders), with room for the
+        // backup GPT in its last sectors.
+        let end = take(0) as u64;
+        let gpt_room = hybrid::BACKUP_GPT_SECTORS.div_ceil(4);
+        let padded = (end + gpt_room).next_multiple_of(512);
+        take((padded - end) as u32);
+    }
     p.volume_blocks = u32::try_from(next)
         .map_err(|_| Error::invalid_input("the image would exceed 8 TiB, the limit of ISO 9660"))?;
     Ok(())
+}
+
+/// Finds the catalog and boot images in the tree; each must be a regular file with data.
+fn resolve_boot(
+    tree: &FileTree,
+    b: &boot::BootOptions,
+    file_index: &HashMap<NodeIndex, usize>,
+) -> Result<BootPlan> {
+    let file = |path: &str, what: &str| -> Result<usize> {
+        let node = tree
+            .lookup(path)
+            .ok_or_else(|| Error::not_found(format!("{what} {path} is not in the tree")))?;
+        file_index.get(&node).copied().ok_or_else(|| {
+            Error::invalid_input(format!("{what} {path} is not a regular file with data"))
+        })
+    };
+    if b.images.is_empty() {
+        return Err(Error::invalid_input(
+            "a boot catalog needs at least one boot image",
+        ));
+    }
+    let images = b
+        .images
+        .iter()
+        .map(|i| Ok((file(&i.path, "boot image")?, i.clone())))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(BootPlan {
+        catalog: file(&b.catalog, "boot catalog")?,
+        images,
+    })
 }
 
 /// Serial numbers and link counts for Rock Ridge.

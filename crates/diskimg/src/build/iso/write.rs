@@ -3,8 +3,10 @@
 //! files are copied by the kernel (`copy_file_range`).
 
 use super::Plan;
+use super::boot::{self, Platform};
 use super::encode::VdKind;
 use super::layout::BLOCK;
+use super::{hybrid, md5};
 use crate::build::tree::{Kind, Source};
 use crate::device::{BlockDevice, ExtentKind};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
@@ -29,19 +31,58 @@ pub trait IsoProgress: Sync {
 
 impl IsoProgress for () {}
 
-/// Writes `plan` into `out` (an empty file).
+/// Largest boot image read whole to patch a boot information table into it.
+const MAX_PATCHED: u64 = 64 << 20;
+
+/// Writes `plan` into `out` (an empty file opened for reading and writing).
 pub fn write_iso(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> {
-    let meta = structures(plan);
+    let meta = structures(plan)?;
     write_all_at(out, &meta, 0).map_err(Error::from)?;
     files(plan, out, progress)?;
-    out.set_len(u64::from(plan.volume_blocks) * BLOCK as u64)
-        .map_err(Error::from)?;
+    let size = u64::from(plan.volume_blocks) * BLOCK as u64;
+    if let Some(h) = hybrid_layout(plan) {
+        if let Some(backup) = hybrid::backup_gpt(&h)? {
+            write_all_at(out, &backup, size - backup.len() as u64).map_err(Error::from)?;
+        }
+    }
+    out.set_len(size).map_err(Error::from)?;
+    if plan.opts.md5 {
+        md5::implant(out, plan.descriptors.primary, plan.volume_blocks)?;
+    }
     Ok(())
 }
 
-/// Sectors 0 up to the first file: descriptors, path tables, directories, continuation areas.
-fn structures(plan: &Plan<'_>) -> Vec<u8> {
+/// What a hybrid image's system area holds, if the image is hybrid.
+fn hybrid_layout(plan: &Plan<'_>) -> Option<hybrid::HybridLayout> {
+    let code = plan.opts.hybrid_mbr.clone()?;
+    let image = |platform: Platform| {
+        plan.boot.as_ref().and_then(|b| {
+            b.images
+                .iter()
+                .find(|(_, i)| i.platform == platform)
+                .map(|(f, _)| &plan.files[*f])
+        })
+    };
+    let id_seed = format!(
+        "{}:{}:{}",
+        plan.opts.volume_id, plan.volume_blocks, plan.now.secs
+    );
+    Some(hybrid::HybridLayout {
+        mbr_code: code,
+        image_size: u64::from(plan.volume_blocks) * BLOCK as u64,
+        bios_lba: image(Platform::Bios).map(|f| f.lba),
+        efi: image(Platform::Efi).map(|f| (f.lba, f.size)),
+        disk_id: crc32fast::hash(id_seed.as_bytes()),
+    })
+}
+
+/// Sectors 0 up to the first file: system area, descriptors, path tables, directories,
+/// continuation areas.
+fn structures(plan: &Plan<'_>) -> Result<Vec<u8>> {
     let mut b = vec![0u8; plan.data_start() as usize * BLOCK];
+    if let Some(h) = hybrid_layout(plan) {
+        hybrid::system_area(&h, &mut b[..16 * BLOCK])?;
+    }
     let put = |b: &mut Vec<u8>, lba: u32, offset: u32, bytes: &[u8]| {
         let at = lba as usize * BLOCK + offset as usize;
         b[at..at + bytes.len()].copy_from_slice(bytes);
@@ -52,6 +93,14 @@ fn structures(plan: &Plan<'_>) -> Vec<u8> {
         0,
         &plan.volume_descriptor(VdKind::Primary),
     );
+    if let (Some(lba), Some(bp)) = (plan.descriptors.boot_record, &plan.boot) {
+        put(
+            &mut b,
+            lba,
+            0,
+            &boot::boot_record(plan.files[bp.catalog].lba),
+        );
+    }
     if let Some(lba) = plan.descriptors.joliet {
         put(&mut b, lba, 0, &plan.volume_descriptor(VdKind::Joliet));
     }
@@ -71,7 +120,7 @@ fn structures(plan: &Plan<'_>) -> Vec<u8> {
             put(&mut b, lba, offset, &bytes);
         }
     }
-    b
+    Ok(b)
 }
 
 /// What a reader hands the writer for one file: its bytes, or nothing when the writer copies
@@ -86,12 +135,8 @@ fn files(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> 
             let (tx, rx) = sync_channel::<Ready>(READ_AHEAD);
             queues.push(rx);
             s.spawn(move || {
-                for f in list.iter().skip(k).step_by(READERS) {
-                    let ready = if f.size < LARGE {
-                        read_whole(plan, f.node, f.size).map(Some)
-                    } else {
-                        Ok(None)
-                    };
+                for (i, f) in list.iter().enumerate().skip(k).step_by(READERS) {
+                    let ready = prepare(plan, i, f.node, f.size);
                     if tx.send(ready).is_err() {
                         return;
                     }
@@ -112,6 +157,68 @@ fn files(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> 
         }
         Ok(())
     })
+}
+
+/// What a reader hands over for planned file `index`: boot structures built or patched, small
+/// files read whole, large files left to the writer.
+fn prepare(plan: &Plan<'_>, index: usize, node: usize, size: u64) -> Ready {
+    let Some(bp) = &plan.boot else {
+        return if size < LARGE {
+            read_whole(plan, node, size).map(Some)
+        } else {
+            Ok(None)
+        };
+    };
+    if index == bp.catalog {
+        let mut placed = Vec::with_capacity(bp.images.len());
+        for (f, image) in &bp.images {
+            let file = &plan.files[*f];
+            let system_type = if image.emulation == boot::Emulation::HardDisk {
+                let mbr = read_head(plan, file.node, file.size, 512)?;
+                mbr.get(446 + 4).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            placed.push(boot::Placed {
+                image,
+                lba: file.lba,
+                size: file.size,
+                system_type,
+            });
+        }
+        return boot::catalog(&placed).map(|c| Some(c.to_vec()));
+    }
+    if let Some((_, image)) = bp.images.iter().find(|(f, i)| *f == index && i.info_table) {
+        if size > MAX_PATCHED {
+            return Err(Error::invalid_input(format!(
+                "{}: a boot image with a boot information table must be under {MAX_PATCHED} bytes",
+                image.path
+            )));
+        }
+        let mut data = read_whole(plan, node, size)?;
+        boot::patch_info_table(&mut data, plan.descriptors.primary, plan.files[index].lba)?;
+        return Ok(Some(data));
+    }
+    if size < LARGE {
+        read_whole(plan, node, size).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The first `n` bytes of a file.
+fn read_head(plan: &Plan<'_>, node: usize, size: u64, n: u64) -> Result<Vec<u8>> {
+    let n = size.min(n) as usize;
+    let mut data = vec![0u8; n];
+    match source(plan, node) {
+        Source::Host(path) => {
+            let mut f = open_checked(path, size)?;
+            f.read_exact(&mut data).map_err(|_| changed(path, size))?;
+        }
+        Source::Bytes(b) => data.copy_from_slice(&b[..n]),
+        Source::Image { fs, node } => read_image(fs.as_ref(), *node, 0, &mut data)?,
+    }
+    Ok(data)
 }
 
 fn source<'a>(plan: &'a Plan<'_>, node: usize) -> &'a Source {

@@ -42,6 +42,14 @@ pub(crate) mod testing {
         super::susp::parse_area(su, &mut entries);
         super::rock_ridge::RockRidge::from_entries(&entries)
     }
+
+    /// The El Torito catalog at sector `lba`.
+    pub(crate) fn read_catalog(
+        dev: &dyn crate::io::ReadAt,
+        lba: u32,
+    ) -> crate::Result<super::BootCatalog> {
+        super::eltorito::read_catalog(dev, lba)
+    }
 }
 
 /// Format name used in errors and `info`.
