@@ -165,7 +165,7 @@ fn gpt(h: &HybridLayout, primary: bool) -> Result<([u8; 512], Vec<u8>)> {
     };
     hd[24..32].copy_from_slice(&my.to_le_bytes());
     hd[32..40].copy_from_slice(&alt.to_le_bytes());
-    hd[40..48].copy_from_slice(&64u64.to_le_bytes());
+    hd[40..48].copy_from_slice(&34u64.to_le_bytes());
     hd[48..56].copy_from_slice(&(total - BACKUP_GPT_SECTORS - 1).to_le_bytes());
     hd[56..72].copy_from_slice(&guid(h.disk_id, 1));
     hd[72..80].copy_from_slice(&entries_lba.to_le_bytes());

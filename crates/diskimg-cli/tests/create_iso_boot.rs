@@ -1,0 +1,363 @@
+//! `diskimg create iso` with El Torito, hybrid MBR/GPT and an implanted MD5: checked with
+//! xorriso, checkisomd5, sfdisk, gdisk, mtools and by booting isolinux under QEMU from a CD and
+//! from a disk.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ISOLINUX: &str = "/usr/lib/ISOLINUX/isolinux.bin";
+const LDLINUX: &str = "/usr/lib/syslinux/modules/bios/ldlinux.c32";
+/// The name isolinux is told to load: it prints "Loading diskimg-boot-ok" when it gets there.
+const MARK: &str = "diskimg-boot-ok";
+
+/// A tree with isolinux, its configuration and a FAT UEFI image.
+fn boot_tree(dir: &Path) -> Option<PathBuf> {
+    for f in [ISOLINUX, LDLINUX] {
+        if !Path::new(f).is_file() {
+            assert!(
+                !strict(),
+                "{f} missing: apt-get install isolinux syslinux-common"
+            );
+            eprintln!("skipped: {f} missing");
+            return None;
+        }
+    }
+    let (Some(mkfs), Some(mmd), Some(mcopy)) = (tool("mkfs.fat"), tool("mmd"), tool("mcopy"))
+    else {
+        return None;
+    };
+    let t = dir.join("tree");
+    std::fs::create_dir_all(t.join("isolinux")).unwrap();
+    std::fs::copy(ISOLINUX, t.join("isolinux/isolinux.bin")).unwrap();
+    std::fs::copy(LDLINUX, t.join("isolinux/ldlinux.c32")).unwrap();
+    std::fs::write(
+        t.join("isolinux/isolinux.cfg"),
+        format!("SERIAL 0 115200\nPROMPT 0\nDEFAULT go\nLABEL go\n  KERNEL {MARK}\n"),
+    )
+    .unwrap();
+    std::fs::write(t.join("README.TXT"), b"a bootable fixture\n").unwrap();
+    let efi = t.join("efiboot.img");
+    ok(Command::new(mkfs)
+        .args(["-C", "-n", "EFIBOOT"])
+        .arg(&efi)
+        .arg("2880"));
+    ok(Command::new(mmd)
+        .arg("-i")
+        .arg(&efi)
+        .args(["::/EFI", "::/EFI/BOOT"]));
+    let loader = dir.join("BOOTX64.EFI");
+    std::fs::write(&loader, b"not a real loader\n").unwrap();
+    ok(Command::new(mcopy)
+        .arg("-i")
+        .arg(&efi)
+        .arg(&loader)
+        .arg("::/EFI/BOOT/"));
+    Some(t)
+}
+
+fn make_boot_iso(tree: &Path, out: &Path) {
+    ok(diskimg()
+        .args(["create", "iso", "-q"])
+        .arg(tree)
+        .arg("-o")
+        .arg(out)
+        .args([
+            "--boot-bios",
+            "isolinux/isolinux.bin",
+            "--boot-uefi",
+            "efiboot.img",
+            "--hybrid",
+            "--md5",
+        ]));
+}
+
+#[test]
+fn el_torito_hybrid_and_md5_read_by_reference_tools() {
+    let (Some(xorriso), Some(sfdisk), Some(checkisomd5)) =
+        (tool("xorriso"), tool("sfdisk"), tool("checkisomd5"))
+    else {
+        return;
+    };
+    let t = tempdir();
+    let Some(tree) = boot_tree(t.path()) else {
+        return;
+    };
+    let img = t.path().join("boot.iso");
+    make_boot_iso(&tree, &img);
+
+    let report = String::from_utf8(ok(Command::new(&xorriso)
+        .arg("-indev")
+        .arg(&img)
+        .args(["-report_el_torito", "plain"])))
+    .unwrap();
+    let imgs: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("El Torito boot img :"))
+        .collect();
+    assert_eq!(imgs.len(), 2, "{report}");
+    assert!(
+        imgs[0].contains("BIOS")
+            && imgs[0].contains(" none ")
+            && imgs[0].split_whitespace().rev().nth(1) == Some("4"),
+        "{report}"
+    );
+    assert!(imgs[1].contains("UEFI"), "{report}");
+    assert!(
+        report.contains("El Torito img path :   1  /isolinux/isolinux.bin"),
+        "{report}"
+    );
+    assert!(
+        report.contains("El Torito img path :   2  /efiboot.img"),
+        "{report}"
+    );
+    assert!(
+        report.contains("El Torito cat path : /isolinux/boot.cat"),
+        "{report}"
+    );
+
+    // The boot images xorriso extracts: the UEFI image as given, isolinux with its boot
+    // information table filled in (bytes 8..64) and otherwise as given.
+    let out = t.path().join("xboot");
+    ok(Command::new(&xorriso)
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&img)
+        .arg("-extract_boot_images")
+        .arg(&out));
+    let efi = std::fs::read(out.join("eltorito_img2_uefi.img")).unwrap();
+    assert_eq!(efi, std::fs::read(tree.join("efiboot.img")).unwrap());
+    let bios = std::fs::read(out.join("eltorito_img1_bios.img")).unwrap();
+    let src = std::fs::read(ISOLINUX).unwrap();
+    assert_eq!(bios[64..], src[64..]);
+    assert_eq!(
+        u32::from_le_bytes(bios[8..12].try_into().unwrap()),
+        16,
+        "table: primary descriptor sector"
+    );
+    assert_eq!(
+        u32::from_le_bytes(bios[16..20].try_into().unwrap()) as usize,
+        src.len(),
+        "table: file length"
+    );
+
+    let md5 = run(Command::new(&checkisomd5).arg(&img));
+    assert!(
+        md5.status.success(),
+        "{}",
+        String::from_utf8_lossy(&md5.stdout)
+    );
+
+    let v: serde_json::Value =
+        serde_json::from_slice(&ok(Command::new(&sfdisk).arg("-J").arg(&img))).unwrap();
+    let parts = v["partitiontable"]["partitions"].as_array().unwrap();
+    let size = std::fs::metadata(&img).unwrap().len();
+    assert_eq!(
+        size % (1 << 20),
+        0,
+        "a hybrid image ends on a 1 MiB boundary"
+    );
+    assert_eq!(parts[0]["start"], 0);
+    assert_eq!(parts[0]["size"].as_u64().unwrap() * 512, size);
+    assert_eq!(parts[0]["type"], "17");
+    assert_eq!(parts[0]["bootable"], true);
+    assert_eq!(parts[1]["type"], "ef");
+    assert_eq!(parts[1]["size"].as_u64().unwrap() * 512, efi.len() as u64);
+
+    // Our own reader: the GPT's EFI system partition holds the FAT image's files.
+    let info: serde_json::Value =
+        serde_json::from_slice(&ok(diskimg().args(["info", "--json"]).arg(&img))).unwrap();
+    assert_eq!(info["partition_table"]["scheme"], "gpt");
+    let listed = String::from_utf8(ok(diskimg().args(["ls", "-R", "-p", "1"]).arg(&img))).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("/EFI/BOOT/BOOTX64.EFI")),
+        "{listed}"
+    );
+}
+
+#[test]
+fn gdisk_accepts_the_gpt() {
+    let Some(gdisk) = tool("sgdisk") else { return };
+    let t = tempdir();
+    let Some(tree) = boot_tree(t.path()) else {
+        return;
+    };
+    let img = t.path().join("boot.iso");
+    make_boot_iso(&tree, &img);
+    // The hybrid MBR's partition 1 covers the whole image, the EFI image included, as isohybrid
+    // and xorriso make it; every other check of the GPT must pass.
+    let v = run(Command::new(&gdisk).arg("-v").arg(&img));
+    let text = String::from_utf8_lossy(&v.stdout);
+    let problems: Vec<&str> = text.lines().filter(|l| l.starts_with("Problem:")).collect();
+    assert!(
+        problems.iter().all(|p| p.contains("MBR partitions")),
+        "{text}"
+    );
+    let p = String::from_utf8(ok(Command::new(&gdisk).arg("-p").arg(&img))).unwrap();
+    assert!(p.lines().any(|l| l.contains("EF00")), "{p}");
+}
+
+#[test]
+fn floppy_and_hard_disk_emulation() {
+    let (Some(xorriso), Some(mkfs), Some(sfdisk)) =
+        (tool("xorriso"), tool("mkfs.fat"), tool("sfdisk"))
+    else {
+        return;
+    };
+    let t = tempdir();
+    let tree = t.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    ok(Command::new(mkfs)
+        .args(["-C", "-n", "FLOPPY"])
+        .arg(tree.join("floppy.img"))
+        .arg("1440"));
+    let hd = tree.join("hd.img");
+    std::fs::File::create(&hd)
+        .unwrap()
+        .set_len(4 << 20)
+        .unwrap();
+    let mut child = Command::new(sfdisk)
+        .arg("-q")
+        .arg(&hd)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\nstart=2048, size=6144, type=6, bootable\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    for (flag, file, emul) in [
+        ("--boot-floppy", "floppy.img", "fd1.4"),
+        ("--boot-hd", "hd.img", "hd"),
+    ] {
+        let img = t.path().join(format!("{file}.iso"));
+        ok(diskimg()
+            .args(["create", "iso", "-q"])
+            .arg(&tree)
+            .arg("-o")
+            .arg(&img)
+            .args([flag, file]));
+        let report = String::from_utf8(ok(Command::new(&xorriso)
+            .arg("-indev")
+            .arg(&img)
+            .args(["-report_el_torito", "plain"])))
+        .unwrap();
+        let line = report
+            .lines()
+            .find(|l| l.starts_with("El Torito boot img :"))
+            .unwrap_or_else(|| panic!("{report}"));
+        assert!(line.split_whitespace().any(|w| w == emul), "{flag}: {line}");
+        let out = t.path().join(format!("{file}.x"));
+        ok(diskimg()
+            .args(["extract", "-q", "--boot-images"])
+            .arg(&img)
+            .arg("-o")
+            .arg(&out));
+        let got = std::fs::read_dir(&out)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(
+            std::fs::read(got).unwrap(),
+            std::fs::read(tree.join(file)).unwrap(),
+            "{flag}"
+        );
+    }
+}
+
+/// The QEMU used for boot tests: `DISKIMG_QEMU` (set by scripts/test.sh from
+/// scripts/qemu-system.sh) or `qemu-system-x86_64` on PATH.
+fn qemu() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DISKIMG_QEMU") {
+        return Some(PathBuf::from(p));
+    }
+    tool("qemu-system-x86_64")
+}
+
+/// Boots `args` and waits (at most two minutes) for `want` on the serial console.
+fn boots_to(qemu: &Path, args: &[&str], want: &str) -> Result<(), String> {
+    let mut child = Command::new(qemu)
+        .args([
+            "-display",
+            "none",
+            "-serial",
+            "stdio",
+            "-m",
+            "128",
+            "-no-reboot",
+            "-monitor",
+            "none",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut r = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while r
+            .read_until(b'\n', &mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
+            seen.extend_from_slice(&line);
+            line.clear();
+            if tx
+                .send(String::from_utf8_lossy(&seen).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    let found = loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(s) => {
+                last = s;
+                if last.contains(want) {
+                    break true;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    if found { Ok(()) } else { Err(last) }
+}
+
+#[test]
+fn boots_under_qemu_from_a_cd_and_from_a_disk() {
+    let Some(qemu) = qemu() else { return };
+    let t = tempdir();
+    let Some(tree) = boot_tree(t.path()) else {
+        return;
+    };
+    let img = t.path().join("boot.iso");
+    make_boot_iso(&tree, &img);
+    let want = format!("Loading {MARK}");
+    let path = img.to_str().unwrap();
+    boots_to(&qemu, &["-cdrom", path, "-boot", "d"], &want)
+        .unwrap_or_else(|out| panic!("CD boot: {out}"));
+    let drive = format!("file={path},format=raw,if=ide");
+    boots_to(&qemu, &["-drive", &drive, "-boot", "c"], &want)
+        .unwrap_or_else(|out| panic!("disk boot: {out}"));
+}
