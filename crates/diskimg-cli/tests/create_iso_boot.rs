@@ -182,7 +182,9 @@ fn el_torito_hybrid_and_md5_read_by_reference_tools() {
 
 #[test]
 fn gdisk_accepts_the_gpt() {
-    let Some(gdisk) = tool("sgdisk") else { return };
+    let (Some(sgdisk), Some(gdisk)) = (tool("sgdisk"), tool("gdisk")) else {
+        return;
+    };
     let t = tempdir();
     let Some(tree) = boot_tree(t.path()) else {
         return;
@@ -190,16 +192,30 @@ fn gdisk_accepts_the_gpt() {
     let img = t.path().join("boot.iso");
     make_boot_iso(&tree, &img);
     // The hybrid MBR's partition 1 covers the whole image, the EFI image included, as isohybrid
-    // and xorriso make it; every other check of the GPT must pass.
-    let v = run(Command::new(&gdisk).arg("-v").arg(&img));
+    // and xorriso make it: gdisk calls that an MBR problem. Every check of the GPT must pass.
+    let v = run(Command::new(&sgdisk).arg("-v").arg(&img));
     let text = String::from_utf8_lossy(&v.stdout);
     let problems: Vec<&str> = text.lines().filter(|l| l.starts_with("Problem:")).collect();
     assert!(
         problems.iter().all(|p| p.contains("MBR partitions")),
         "{text}"
     );
-    let p = String::from_utf8(ok(Command::new(&gdisk).arg("-p").arg(&img))).unwrap();
-    assert!(p.lines().any(|l| l.contains("EF00")), "{p}");
+    // Told to use the GPT, gdisk lists the EFI system partition.
+    let mut child = Command::new(&gdisk)
+        .arg("-l")
+        .arg(&img)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"2\n").unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        out.lines()
+            .any(|l| l.contains("EF00") && l.contains("EFI boot")),
+        "{out}"
+    );
 }
 
 #[test]
