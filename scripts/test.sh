@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-tools.sh
+DISKIMG_QEMU=$(scripts/qemu-system.sh)
+export DISKIMG_QEMU
 tests/fixtures/make-fixtures.sh
 DISKIMG_REQUIRE_FIXTURES=1 cargo test --workspace --locked
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
