@@ -72,7 +72,7 @@ impl Image {
         let device: DeviceRef = Arc::new(src);
         let ctx = OpenContext {
             path: Some(path.to_path_buf()),
-            depth: 0,
+            ..OpenContext::default()
         };
         let root = explore(device, &ctx, true).in_file(path)?;
         Ok(Image {
@@ -253,6 +253,7 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         let inner_ctx = OpenContext {
             path: None,
             depth: ctx.depth + 1,
+            overlays: Vec::new(),
         };
         let inner = explore(container.device(), &inner_ctx, true)?;
         layer.container = Some((container, Box::new(inner)));
@@ -291,6 +292,7 @@ fn open_partitions(
     let child_ctx = OpenContext {
         path: None,
         depth: ctx.depth + 1,
+        overlays: Vec::new(),
     };
     let children = table
         .partitions()

@@ -40,4 +40,6 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
             ..FsVolume::default()
         })
     }),
+    create: None,
+    check: None,
 };
