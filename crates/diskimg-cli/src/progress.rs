@@ -64,3 +64,17 @@ impl Progress for Bar {
         self.say(&format!("diskimg: error: {message}"));
     }
 }
+
+impl diskimg::ops::convert::ConvertProgress for Bar {
+    fn start(&self, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+}

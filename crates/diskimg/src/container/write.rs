@@ -76,17 +76,23 @@ pub struct BackingRef {
     pub format: Option<String>,
 }
 
+/// Makes a writer that writes a new image into a sink (empty, positioned writes).
+pub type CreateFn = fn(Arc<dyn WriteAt>, &CreateRequest) -> Result<Box<dyn ImageWriter>>;
+
+/// Rewrites the backing file recorded in an existing image in place.
+pub type SetBackingFn = fn(&dyn WriteAt, Option<&BackingRef>) -> Result<()>;
+
 /// A registered format's ability to create images.
 pub struct CreateHook {
     /// Makes a writer that writes a new image into `sink` (empty, positioned writes).
-    pub create: fn(Arc<dyn WriteAt>, &CreateRequest) -> Result<Box<dyn ImageWriter>>,
+    pub create: CreateFn,
     /// The `-o` keys the writer takes, with one line of help each.
     pub options: &'static [OptionHelp],
     /// Whether the format can record a backing file.
     pub backing: bool,
     /// Rewrites the backing file recorded in an existing image in place, without touching the
     /// data (`rebase --unsafe`). `None` where the format has no backing files.
-    pub set_backing: Option<fn(&dyn WriteAt, Option<&BackingRef>) -> Result<()>>,
+    pub set_backing: Option<SetBackingFn>,
 }
 
 /// One `-o` key a writer takes.
