@@ -146,7 +146,7 @@ pub struct RebaseArgs {
     pub overlay: PathBuf,
     /// New backing image (path from the current folder); '' for none.
     #[arg(short = 'b', long = "backing", value_name = "BASE", required = true)]
-    pub backing: PathBuf,
+    pub backing: String,
     /// New backing image's format (default: detected).
     #[arg(short = 'F', long = "backing-format", value_name = "FORMAT")]
     pub backing_format: Option<String>,

@@ -255,7 +255,16 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
             depth: ctx.depth + 1,
             overlays: Vec::new(),
         };
-        let inner = explore(container.device(), &inner_ctx, true)?;
+        // A guest device that cannot be read (a missing backing file) still leaves the
+        // container described.
+        let inner = explore(container.device(), &inner_ctx, true).unwrap_or_else(|e| Layer {
+            device: container.device(),
+            container: None,
+            partitions: None,
+            file_systems: Vec::new(),
+            boot: None,
+            warnings: vec![e.to_string()],
+        });
         layer.container = Some((container, Box::new(inner)));
         return Ok(layer);
     }

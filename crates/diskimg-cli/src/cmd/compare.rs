@@ -14,7 +14,16 @@ pub fn run(a: CompareArgs) -> Result<ExitCode> {
     let r = r?;
     if a.json {
         print_json(&r)?;
-    } else if r.identical {
+        return Ok(if r.identical {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
+    if r.size_a != r.size_b {
+        println!("Warning: Image size mismatch!");
+    }
+    if r.identical {
         println!("Images are identical.");
     } else if let Some(off) = r.first_difference {
         println!("Content mismatch at offset {off}!");

@@ -25,7 +25,7 @@ pub fn commit(a: CommitArgs) -> Result<()> {
 }
 
 pub fn rebase(a: RebaseArgs) -> Result<()> {
-    let base = (!a.backing.as_os_str().is_empty()).then_some(a.backing.as_path());
+    let base = (!a.backing.is_empty()).then_some(std::path::Path::new(&a.backing));
     if a.unsafe_ {
         return Ok(rebase_unsafe(
             &a.overlay,

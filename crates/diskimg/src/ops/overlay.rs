@@ -13,7 +13,7 @@
 //!   content, storing only what differs from the new base; without a new base it flattens the
 //!   overlay into a standalone image. [`rebase_unsafe`] only changes the recorded name.
 
-use super::convert::{ConvertProgress, PipelineStats, backing_name_for, rewrite};
+use super::convert::{ConvertProgress, PipelineStats, backing_name_for, rewrite, write_empty};
 use crate::container::open::{OpenedImage, open_image};
 use crate::container::write::{BackingRef, FormatOptions};
 use crate::error::{Error, ErrorKind, Result};
@@ -116,53 +116,17 @@ pub fn commit(path: &Path, progress: &dyn ConvertProgress) -> Result<CommitSumma
         progress,
     )?;
     // 2. The overlay becomes empty over the new base.
-    let new_base = open_image(&base_path, Some(base.format))?;
-    rewrite(
+    write_empty(
         path,
         top_desc,
-        &empty_like(&top),
+        top.device.size(),
         similar_options(&top, top_desc),
-        Some((top_backing, new_base.device)),
-        &super::convert::NoProgress,
+        Some(top_backing),
     )?;
     Ok(CommitSummary {
         base: base_path,
         stats,
     })
-}
-
-/// A device of `img`'s size whose every extent is unallocated: writing it over a backing file
-/// makes an empty overlay.
-fn empty_like(img: &OpenedImage) -> crate::device::DeviceRef {
-    std::sync::Arc::new(Empty(img.device.size()))
-}
-
-struct Empty(u64);
-
-impl crate::io::ReadAt for Empty {
-    fn size(&self) -> u64 {
-        self.0
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let n = crate::io::clamp_len(offset, buf.len(), self.0);
-        buf[..n].fill(0);
-        Ok(n)
-    }
-}
-
-impl crate::device::BlockDevice for Empty {
-    fn extents(&self, offset: u64, len: u64) -> Result<Vec<crate::device::Extent>> {
-        let len = len.min(self.0.saturating_sub(offset));
-        Ok(if len == 0 {
-            Vec::new()
-        } else {
-            vec![crate::device::Extent {
-                offset,
-                len,
-                kind: crate::device::ExtentKind::Unallocated,
-            }]
-        })
-    }
 }
 
 /// Rewrites the overlay at `path` over `new_base` (a path from the current folder; `None`:

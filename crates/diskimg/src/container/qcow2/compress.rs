@@ -81,6 +81,12 @@ fn unzstd(input: &[u8], out: &mut [u8]) -> std::result::Result<usize, String> {
     Ok(outb.pos())
 }
 
+/// Most bytes a raw deflate stream of `len` input bytes can take (stored blocks: 5 bytes of
+/// header per 16 KiB block, and some slack).
+fn deflate_bound(len: usize) -> usize {
+    len + (len >> 12) + (len >> 14) + 64
+}
+
 thread_local! {
     static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
     static ZSTD: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
@@ -129,7 +135,9 @@ impl ClusterCompressor {
                     &mut slot.insert((level, c)).1
                 }
             };
-            out.resize(limit, 0);
+            // Room for the worst case (stored blocks): zlib-rs 0.6.8 panics when a stored
+            // block does not fit the output (caught by the 512-byte cluster tests).
+            out.resize(deflate_bound(unit.len()), 0);
             let status = c
                 .compress(unit, out, FlushCompress::Finish)
                 .map_err(|e| Error::new(crate::ErrorKind::Io, format!("deflate: {e}")))?;
@@ -169,20 +177,11 @@ mod tests {
 
     #[test]
     fn round_trips_and_declines_noise() {
-        let mut unit = vec![0u8; 65536];
-        for (i, b) in unit.iter_mut().enumerate() {
-            *b = (i / 100) as u8;
-        }
-        for kind in [CompressionType::Zlib, CompressionType::Zstd] {
-            let c = ClusterCompressor { kind, level: 3 };
-            let mut out = Vec::new();
-            assert_eq!(c.encode(&unit, &mut out).unwrap(), Encoding::Encoded);
-            // Sector padding after the stream must not disturb decompression.
-            out.resize(out.len().div_ceil(512) * 512 + 512, 0xAA);
-            let mut back = vec![0u8; 65536];
-            decompress(kind, &out, &mut back, 0).unwrap();
-            assert_eq!(back, unit);
-            let mut noise = vec![0u8; 65536];
+        // 512-byte clusters of noise made zlib-rs 0.6.8 panic when the output buffer was only
+        // one cluster long; every size is tried with both kinds of data.
+        for size in [512usize, 4096, 65536] {
+            let unit: Vec<u8> = (0..size).map(|i| (i / 100) as u8).collect();
+            let mut noise = vec![0u8; size];
             let mut x = 1u64;
             for b in &mut noise {
                 x ^= x << 13;
@@ -190,9 +189,19 @@ mod tests {
                 x ^= x << 17;
                 *b = x as u8;
             }
-            assert_eq!(c.encode(&noise, &mut out).unwrap(), Encoding::Plain);
-            let mut short = vec![0u8; 65536];
-            assert!(decompress(kind, &out[..10], &mut short, 0).is_err());
+            for kind in [CompressionType::Zlib, CompressionType::Zstd] {
+                let c = ClusterCompressor { kind, level: 6 };
+                let mut out = Vec::new();
+                assert_eq!(c.encode(&unit, &mut out).unwrap(), Encoding::Encoded);
+                // Sector padding after the stream must not disturb decompression.
+                out.resize(out.len().div_ceil(512) * 512 + 512, 0xAA);
+                let mut back = vec![0u8; size];
+                decompress(kind, &out, &mut back, 0).unwrap();
+                assert_eq!(back, unit, "{kind:?} {size}");
+                assert_eq!(c.encode(&noise, &mut out).unwrap(), Encoding::Plain);
+                let mut short = vec![0u8; size];
+                assert!(decompress(kind, &[1, 2, 3], &mut short, 0).is_err());
+            }
         }
     }
 }

@@ -156,8 +156,19 @@ impl ReadAt for Qcow2Device {
 impl BlockDevice for Qcow2Device {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         let own = self.own_extents(offset, len)?;
-        let Backing::Device(dev) = &self.backing else {
-            return Ok(own);
+        let dev = match &self.backing {
+            Backing::None => return Ok(own),
+            Backing::Device(dev) => dev,
+            Backing::Missing(why) => {
+                // What falls through to a missing backing file is unknown, not zeros.
+                return match own.iter().find(|e| e.kind == ExtentKind::Unallocated) {
+                    Some(e) => Err(Error::new(ErrorKind::NotFound, why.clone())
+                        .with_format(FORMAT)
+                        .with_structure("backing file")
+                        .with_offset(e.offset)),
+                    None => Ok(own),
+                };
+            }
         };
         let mut out: Vec<Extent> = Vec::new();
         for e in own {

@@ -315,6 +315,28 @@ pub fn create_image(output: &Path, opts: &CreateOptions) -> Result<CreateSummary
     })
 }
 
+/// Writes an empty image of format `desc` at `path`: `size` guest bytes, over `backing` when
+/// given (an empty overlay shows its backing file).
+pub fn write_empty(
+    path: &Path,
+    desc: &FormatDescriptor,
+    size: u64,
+    options: FormatOptions,
+    backing: Option<BackingRef>,
+) -> Result<()> {
+    let req = CreateRequest {
+        size,
+        compress: false,
+        backing,
+        options,
+    };
+    let out = Output::create(path)?;
+    let writer = make_writer(desc, &out, &req)?;
+    writer.finish().in_file(path)?;
+    out.commit()?;
+    Ok(())
+}
+
 /// Writes `device` as a new image of format `desc` at `path`, an overlay of `backing` (whose
 /// guest device is `backing_device`) when given. Used by `commit` and `rebase`.
 pub fn rewrite(

@@ -179,7 +179,17 @@ pub fn write_image(
                     if stopped {
                         continue;
                     }
-                    let r = work(source, backing, unit, size, job, pool, encoder.as_deref());
+                    // A panic in a worker (a bug in an encoder) must end the conversion with
+                    // an error, not leave the emitter waiting for the job forever.
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        work(source, backing, unit, size, job, pool, encoder.as_deref())
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(Error::new(
+                            ErrorKind::Io,
+                            "a conversion worker failed (panicked)",
+                        ))
+                    });
                     let failed = r.is_err();
                     if done.send(r).is_err() || failed {
                         stopped = true;
