@@ -2,10 +2,10 @@
 //! and of the tests that replay the fuzzers' findings. Errors are expected and ignored; a
 //! panic, a hang or an unbounded allocation is the bug being looked for.
 
-use crate::device::DeviceRef;
+use crate::device::{BlockDevice, DeviceRef};
 use crate::fs::{FileSystem, FileSystemExt, FileType};
 use crate::image::{Image, Layer};
-use crate::io::MemorySource;
+use crate::io::{MemorySource, ReadAt};
 use crate::ops::info::InfoReport;
 use crate::partition::{gpt::Gpt, mbr::Mbr};
 use std::sync::Arc;
@@ -14,6 +14,10 @@ use std::sync::Arc;
 const MAX_ENTRIES: usize = 4096;
 /// Most bytes read per file.
 const MAX_READ: u64 = 256 * 1024;
+/// Guest bytes of a container whose allocation is mapped.
+const MAX_MAP: u64 = 256 << 20;
+/// L2 entries a qcow2 check may visit.
+const MAX_CHECK_ENTRIES: u64 = 1 << 20;
 
 /// Runs fuzz target `name` on `data`. Unknown names do nothing.
 pub fn run_target(name: &str, data: &[u8]) {
@@ -31,8 +35,33 @@ pub fn run_target(name: &str, data: &[u8]) {
         "gpt" => {
             let _ = Gpt::read(&MemorySource::new(data.to_vec()));
         }
+        "qcow2" => qcow2(data),
         _ => {}
     }
+}
+
+/// A qcow2 image: header, tables, guest reads, allocation map, snapshots, check.
+fn qcow2(data: &[u8]) {
+    use crate::container::qcow2::{Qcow2, check::check_within};
+    let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+    let ctx = crate::container::OpenContext::default();
+    let _ = check_within(file.clone(), &ctx, MAX_CHECK_ENTRIES);
+    let Ok(img) = Qcow2::open(file, &ctx) else {
+        return;
+    };
+    let _ = crate::container::Container::details(&img);
+    let dev = crate::container::Container::device(&img);
+    let _ = dev.extents(0, dev.size().min(MAX_MAP));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut off = 0;
+    while off < dev.size().min(MAX_READ) {
+        match dev.read_at(off, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => off += n as u64,
+        }
+    }
+    // A read far into the disk as well (the last cluster).
+    let _ = dev.read_at(dev.size().saturating_sub(4096), &mut buf[..4096]);
 }
 
 /// Opens `device` through every layer, describes it, and walks and reads every file system.

@@ -20,6 +20,9 @@ use serde_json::json;
 
 /// Most host clusters a check counts (64 MiB of counters).
 pub const MAX_CHECK_CLUSTERS: u64 = 32 << 20;
+/// Most L2 entries a check visits (all L1 tables together): tables shared by snapshots are
+/// walked once per snapshot, so a hostile snapshot list could otherwise repeat work forever.
+pub const MAX_CHECK_L2_ENTRIES: u64 = 1 << 28;
 /// Largest bitmap directory read.
 const MAX_BITMAP_DIRECTORY: u64 = 64 << 20;
 /// Most bitmaps read (qemu's limit).
@@ -92,7 +95,12 @@ impl Stored<'_> {
 }
 
 /// Checks the qcow2 image in `file`.
-pub fn check(file: DeviceRef, _ctx: &OpenContext) -> Result<CheckReport> {
+pub fn check(file: DeviceRef, ctx: &OpenContext) -> Result<CheckReport> {
+    check_within(file, ctx, MAX_CHECK_L2_ENTRIES)
+}
+
+/// Checks the qcow2 image in `file`, visiting at most `budget` L2 entries.
+pub fn check_within(file: DeviceRef, _ctx: &OpenContext, mut budget: u64) -> Result<CheckReport> {
     let h = read_header(file.as_ref())?;
     let mut r = CheckReport {
         format: FORMAT,
@@ -142,6 +150,7 @@ pub fn check(file: DeviceRef, _ctx: &OpenContext) -> Result<CheckReport> {
         },
         &mut data_clusters,
         &mut compressed_clusters,
+        &mut budget,
     )?;
     // Snapshots.
     match snapshot::read_snapshots(&file, h.snapshots_offset, h.nb_snapshots) {
@@ -160,6 +169,7 @@ pub fn check(file: DeviceRef, _ctx: &OpenContext) -> Result<CheckReport> {
                     &mut |_, _| {},
                     &mut d,
                     &mut z,
+                    &mut budget,
                 )?;
             }
         }
@@ -276,6 +286,7 @@ fn walk_l1(
     seen: &mut dyn FnMut(u64, u64),
     data_clusters: &mut u64,
     compressed_clusters: &mut u64,
+    budget: &mut u64,
 ) -> Result<()> {
     let cs = geo.cluster_size();
     if l1_size == 0 {
@@ -293,11 +304,25 @@ fn walk_l1(
         }
     };
     c.add(r, l1_offset, l1_size * 8, what);
+    let mut walked = std::collections::HashSet::new();
     for (i, &l1e) in l1.iter().enumerate() {
         let l2 = l1e & OFFSET_MASK;
         if l2 == 0 {
             continue;
         }
+        if !walked.insert(l2) {
+            c.add(r, l2, cs, "L2 table");
+            r.corrupt(|| format!("{what} entry {i}: L2 table {l2:#x} is used twice"));
+            continue;
+        }
+        *budget = budget.checked_sub(geo.l2_entries).ok_or_else(|| {
+            Error::limit(
+                FORMAT,
+                what,
+                l1_offset,
+                "the L1 tables map more L2 entries than a check visits",
+            )
+        })?;
         if l2 & (cs - 1) != 0 {
             r.corrupt(|| {
                 format!("{what} entry {i}: L2 table offset {l2:#x} is not cluster-aligned")

@@ -222,24 +222,38 @@ impl Qcow2 {
     }
 
     /// Bytes of guest data stored in this image (compressed clusters count their stored
-    /// size); `None` when the image has too many L2 tables to add up quickly.
+    /// size). Each distinct L2 table is read once, so the work is bounded by the file's size;
+    /// `None` when there are more than [`MAX_L2_FOR_INFO`] tables.
     fn allocated_size(&self) -> Option<u64> {
         let mapper = self.device.mapper();
-        let tables = mapper
+        let geo = mapper.geometry();
+        let tables: std::collections::BTreeSet<u64> = mapper
             .l1()
             .iter()
-            .filter(|e| **e & table::OFFSET_MASK != 0)
-            .count();
-        if tables > MAX_L2_FOR_INFO {
+            .map(|e| e & table::OFFSET_MASK)
+            .filter(|&o| o != 0)
+            .collect();
+        if tables.len() > MAX_L2_FOR_INFO {
             return None;
         }
+        let sc = geo.cluster_size() / table::SUBCLUSTERS;
         let mut total = 0u64;
-        for p in mapper.pieces(0, self.header.size).ok()? {
-            total += match p.kind {
-                table::PieceKind::Data { .. } => p.len,
-                table::PieceKind::Compressed { len, .. } => len,
-                _ => 0,
-            };
+        for t in tables {
+            let words = mapper.l2_table(t).ok()?;
+            let step = if geo.extended { 2 } else { 1 };
+            for (i, &e) in words.iter().enumerate().step_by(step) {
+                total += if e & table::COMPRESSED != 0 {
+                    geo.compressed(e).1
+                } else if e & table::OFFSET_MASK == 0 {
+                    0
+                } else if geo.extended {
+                    u64::from((words[i + 1] as u32).count_ones()) * sc
+                } else if e & table::ZERO != 0 {
+                    0
+                } else {
+                    geo.cluster_size()
+                };
+            }
         }
         Some(total)
     }
