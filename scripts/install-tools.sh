@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the reference tools the test suite compares diskimg with (Debian/Ubuntu, apt-get),
 # and cargo-fuzz. Does nothing for what is already installed. Runs apt-get as root or via sudo.
-# qemu-img/qemu-nbd are used as found: this script never installs qemu-utils over a newer qemu.
+# qemu-img/qemu-io/qemu-nbd are used as found: this script never installs qemu-utils over a newer
+# qemu (the qcow2 fixtures and tests need qemu-img and qemu-io).
 set -euo pipefail
 PACKAGES=(
   xorriso genisoimage isolinux syslinux-common syslinux-utils   # ISO writers, boot loaders
   dosfstools mtools fdisk gdisk                                   # FAT images, partition tables
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
   python3 time hyperfine                                          # fixture generation, benchmarks
+  libqcow-utils                                                   # qcowinfo: independent qcow2 reader
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
