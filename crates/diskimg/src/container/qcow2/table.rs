@@ -222,45 +222,6 @@ impl Mapper {
         Ok(table)
     }
 
-    /// The L2 entry of guest cluster `cluster`.
-    pub fn entry(&self, cluster: u64) -> Result<L2Entry> {
-        let l1_index = cluster / self.geo.l2_entries;
-        let Some(&l1e) = self.l1.get(l1_index as usize) else {
-            return Ok(L2Entry {
-                entry: 0,
-                bitmap: 0,
-            });
-        };
-        let l2_offset = l1e & OFFSET_MASK;
-        if l2_offset == 0 {
-            return Ok(L2Entry {
-                entry: 0,
-                bitmap: 0,
-            });
-        }
-        if l2_offset & (self.geo.cluster_size() - 1) != 0 {
-            return Err(Error::corrupt(
-                FORMAT,
-                "L1 table",
-                self.l1_offset + l1_index * 8,
-                format!("L2 table offset {l2_offset:#x} is not cluster-aligned"),
-            ));
-        }
-        let table = self.l2_table(l2_offset)?;
-        let i = (cluster % self.geo.l2_entries) as usize;
-        Ok(if self.geo.extended {
-            L2Entry {
-                entry: table[2 * i],
-                bitmap: table[2 * i + 1],
-            }
-        } else {
-            L2Entry {
-                entry: table[i],
-                bitmap: 0,
-            }
-        })
-    }
-
     /// Where the L2 entry of guest cluster `cluster` is stored (for messages).
     fn entry_offset(&self, cluster: u64) -> u64 {
         let l1_index = cluster / self.geo.l2_entries;
