@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 fx=../tests/fixtures/out
 rm -rf seeds
 mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk \
-  seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs
+  seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2
 for img in "$fx"/iso/*.iso; do
   [ -f "$img" ] || continue
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
@@ -77,4 +77,9 @@ if command -v mkfs.exfat >/dev/null; then
 fi
 for f in ../tests/fixtures/out/fs/exfat.img; do
   if [ -f "$f" ]; then head -c 1048576 "$f" > seeds/exfat/fixture_head; fi
+done
+# qcow2: whole small images (the first 1 MiB of the others), from tests/fixtures/make-qcow2.sh.
+for img in "$fx"/qcow2/*.qcow2; do
+  [ -f "$img" ] || continue
+  head -c 1048576 "$img" > "seeds/qcow2/$(basename "$img" .qcow2)"
 done

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the reference tools the test suite compares diskimg with (Debian/Ubuntu, apt-get),
 # and cargo-fuzz. Does nothing for what is already installed. Runs apt-get as root or via sudo.
-# qemu-img/qemu-nbd are used as found: this script never installs qemu-utils over a newer qemu.
+# qemu-img/qemu-io/qemu-nbd are used as found: this script never installs qemu-utils over a newer
+# qemu (the qcow2 fixtures and tests need qemu-img and qemu-io).
 set -euo pipefail
 PACKAGES=(
   xorriso genisoimage isolinux syslinux-common syslinux-utils   # ISO writers, boot loaders
@@ -13,6 +14,7 @@ PACKAGES=(
   libvhdi-utils libvmdk-utils python3-libvhdi python3-libvmdk     # independent VHD/VHDX/VMDK readers
   python3-vmdkstream                                              # an independent streamOptimized writer
   ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
+  libqcow-utils                                                   # qcowinfo: independent qcow2 reader
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

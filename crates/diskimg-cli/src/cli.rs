@@ -28,16 +28,176 @@ pub enum Command {
         after_help = "Examples:\n  diskimg cat photos.iso /Fotos/a.jpg > a.jpg\n  diskimg cat --namespace joliet disc.iso /README.TXT"
     )]
     Cat(CatArgs),
-    /// Create an image from folders.
-    #[command(
-        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso\n  diskimg create iso ./site --exclude '*.tmp' --graft /extra/=notes.txt -o site.iso"
-    )]
-    Create(CreateArgs),
     /// Copy files out of an image, keeping names, times, modes and symlinks.
     #[command(
         after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/\n  diskimg extract disk.img -p 2 --raw -o part2.img    # a partition's raw bytes"
     )]
     Extract(ExtractArgs),
+    /// Convert a disk image to another format (raw, qcow2, ...), reading only allocated data.
+    #[command(
+        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
+    )]
+    Convert(ConvertArgs),
+    /// Create an image: a blank disk or an overlay, or an image of folders (`create iso`).
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  diskimg create --size 20G new.qcow2\n  diskimg create --size 1T -O raw sparse.img\n  diskimg create --backing golden.qcow2 desk1.qcow2   # size from the backing image\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso\n  diskimg create iso ./site --exclude '*.tmp' --graft /extra/=notes.txt -o site.iso"
+    )]
+    Create(Box<CreateArgs>),
+    /// Fold an overlay into its backing image, then empty the overlay.
+    #[command(
+        after_help = "Examples:\n  diskimg commit desk1.qcow2\n\nThe backing image is rewritten beside itself and renamed into place (atomic), so it\nneeds free space for a second copy while the command runs."
+    )]
+    Commit(CommitArgs),
+    /// Put an overlay on a different backing image (or none), keeping what it shows.
+    #[command(
+        after_help = "Examples:\n  diskimg rebase -b new-base.qcow2 desk1.qcow2     # rewrites desk1 so it shows the same disk\n  diskimg rebase -b '' desk1.qcow2                 # flatten: no backing image any more\n  diskimg rebase --unsafe -b moved/base.qcow2 desk1.qcow2   # only change the recorded name"
+    )]
+    Rebase(RebaseArgs),
+    /// Do two images show the same disk? Exit 0 if the same, 1 if different, 2 on error.
+    #[command(
+        after_help = "Examples:\n  diskimg compare a.vmdk b.qcow2\n  diskimg compare --json disk.img disk.qcow2"
+    )]
+    Compare(CompareArgs),
+    /// Show which ranges of an image hold data, read as zeros, or are unallocated.
+    #[command(
+        after_help = "Examples:\n  diskimg map vm.qcow2\n  diskimg map --json vm.qcow2 | jq '.[] | select(.kind == \"data\")'"
+    )]
+    Map(MapArgs),
+    /// Check an image's structure: leaks, overlaps, tables pointing outside the file.
+    #[command(
+        after_help = "Examples:\n  diskimg check vm.qcow2\n  diskimg check --json vm.qcow2\n\nExit status: 0 clean, 2 corruptions found, 3 only leaks found, 1 the check could not run."
+    )]
+    Check(CheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// The input image (any format diskimg reads; raw if none matches).
+    #[arg(required_unless_present = "list_options")]
+    pub input: Option<PathBuf>,
+    /// The output image (replaced if it exists).
+    #[arg(required_unless_present = "list_options")]
+    pub output: Option<PathBuf>,
+    /// Output format (default: from the output's extension).
+    #[arg(short = 'O', long = "output-format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Input format (default: detected).
+    #[arg(short = 'f', long = "input-format", value_name = "FORMAT")]
+    pub input_format: Option<String>,
+    /// Format option KEY=VALUE (repeatable, or comma-separated).
+    #[arg(short = 'o', value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Compress the data (formats that can: qcow2).
+    #[arg(short = 'c', long = "compress")]
+    pub compress: bool,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+    /// List the -o options of FORMAT and exit.
+    #[arg(long, value_name = "FORMAT")]
+    pub list_options: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateDiskArgs {
+    /// The new disk image.
+    pub output: Option<PathBuf>,
+    /// Virtual size: bytes or with a suffix (512M, 20G, 1T). Default: the backing image's.
+    #[arg(short = 's', long, value_name = "SIZE")]
+    pub size: Option<String>,
+    /// Format (default: from the extension).
+    #[arg(short = 'O', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Format option KEY=VALUE (repeatable, or comma-separated).
+    #[arg(short = 'o', value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Backing image (path from the current folder); the new image is an empty overlay of it.
+    #[arg(short = 'b', long, value_name = "BASE")]
+    pub backing: Option<PathBuf>,
+    /// Backing image format (default: detected).
+    #[arg(short = 'F', long = "backing-format", value_name = "FORMAT")]
+    pub backing_format: Option<String>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// The overlay.
+    pub overlay: PathBuf,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RebaseArgs {
+    /// The overlay.
+    pub overlay: PathBuf,
+    /// New backing image (path from the current folder); '' for none.
+    #[arg(short = 'b', long = "backing", value_name = "BASE", required = true)]
+    pub backing: String,
+    /// New backing image's format (default: detected).
+    #[arg(short = 'F', long = "backing-format", value_name = "FORMAT")]
+    pub backing_format: Option<String>,
+    /// Only change the recorded backing file name; do not compare or copy data.
+    #[arg(short = 'u', long = "unsafe")]
+    pub unsafe_: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// First image.
+    pub a: PathBuf,
+    /// Second image.
+    pub b: PathBuf,
+    /// Images of different sizes differ (default: the extra part must be zeros).
+    #[arg(short = 's', long)]
+    pub strict: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MapArgs {
+    /// The image.
+    pub image: PathBuf,
+    /// Image format (default: detected).
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Print JSON: [{"start", "length", "kind"}], kind data, zero or unallocated.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The image.
+    pub image: PathBuf,
+    /// Image format (default: detected).
+    #[arg(short = 'f', long = "format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which file system inside the image.
@@ -136,8 +296,11 @@ impl Select {
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
+    /// What to make from folders; without one, a blank disk image or an overlay.
     #[command(subcommand)]
-    pub what: CreateWhat,
+    pub what: Option<CreateWhat>,
+    #[command(flatten)]
+    pub disk: CreateDiskArgs,
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    let compare = matches!(args.command, cli::Command::Compare(_));
     match cmd::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             // Broken pipes (`diskimg cat x | head`) end quietly, as other tools do.
             if e.downcast_ref::<std::io::Error>()
@@ -21,7 +22,8 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("diskimg: {}", one_line(&e));
-            ExitCode::FAILURE
+            // compare: 1 means "different", so errors are 2, as with qemu-img compare.
+            ExitCode::from(if compare { 2 } else { 1 })
         }
     }
 }

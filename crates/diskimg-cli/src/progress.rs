@@ -80,3 +80,17 @@ impl IsoProgress for Bar {
         }
     }
 }
+
+impl diskimg::ops::convert::ConvertProgress for Bar {
+    fn start(&self, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_length(total);
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+}

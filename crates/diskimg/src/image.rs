@@ -74,7 +74,7 @@ impl Image {
         let device: DeviceRef = Arc::new(src);
         let ctx = OpenContext {
             path: Some(path.to_path_buf()),
-            depth: 0,
+            ..OpenContext::default()
         };
         let root = explore(device, &ctx, true).in_file(path)?;
         Ok(Image {
@@ -262,8 +262,19 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         let inner_ctx = OpenContext {
             path: None,
             depth: ctx.depth + 1,
+            overlays: Vec::new(),
         };
-        let inner = explore(container.device(), &inner_ctx, true)?;
+        // A guest device that cannot be read (a missing backing file) still leaves the
+        // container described.
+        let inner = explore(container.device(), &inner_ctx, true).unwrap_or_else(|e| Layer {
+            device: container.device(),
+            container: None,
+            partitions: None,
+            file_systems: Vec::new(),
+            boot: None,
+            warnings: Vec::new(),
+            failures: vec![e],
+        });
         layer.container = Some((container, Box::new(inner)));
         return Ok(layer);
     }
@@ -316,6 +327,7 @@ fn open_partitions(
     let child_ctx = OpenContext {
         path: None,
         depth: ctx.depth + 1,
+        overlays: Vec::new(),
     };
     let children = table
         .partitions()

@@ -24,6 +24,7 @@ fn kept_fuzz_findings_do_not_panic() {
         "exfat",
         "ext4",
         "squashfs",
+        "qcow2",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else {
             continue;

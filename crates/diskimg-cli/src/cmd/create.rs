@@ -1,6 +1,6 @@
 //! `diskimg create`.
 
-use crate::cli::{CreateArgs, CreateIsoArgs, CreateWhat};
+use crate::cli::{CreateIsoArgs, CreateWhat};
 use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::Result;
@@ -11,8 +11,8 @@ use diskimg::ops::create::{
     BootRequest, Contents, Graft, gather, prepare_boot, reproducible_time, write_iso_file,
 };
 
-pub fn run(a: CreateArgs) -> Result<()> {
-    match a.what {
+pub fn run(what: CreateWhat) -> Result<()> {
+    match what {
         CreateWhat::Iso(a) => iso(a),
     }
 }

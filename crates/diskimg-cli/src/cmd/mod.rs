@@ -1,10 +1,15 @@
 //! One function per subcommand.
 
 mod cat;
+mod check;
+mod compare;
+mod convert;
 mod create;
 mod extract;
 mod info;
 mod ls;
+mod map;
+mod overlay;
 
 use crate::cli::Select;
 use crate::cli::{Cli, Command};
@@ -12,15 +17,28 @@ use anyhow::Result;
 use diskimg::Image;
 use diskimg::fs::FileSystem;
 use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs a command; `Ok` carries the exit status of commands whose status means something
+/// (compare, check).
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Info(a) => info::run(a),
-        Command::Ls(a) => ls::run(a),
-        Command::Cat(a) => cat::run(a),
-        Command::Extract(a) => extract::run(a),
-        Command::Create(a) => create::run(a),
+        Command::Info(a) => done(info::run(a)),
+        Command::Ls(a) => done(ls::run(a)),
+        Command::Cat(a) => done(cat::run(a)),
+        Command::Extract(a) => done(extract::run(a)),
+        Command::Convert(a) => done(convert::run(a)),
+        Command::Create(a) => match a.what {
+            Some(what) => done(create::run(what)),
+            None => done(convert::create(a.disk)),
+        },
+        Command::Commit(a) => done(overlay::commit(a)),
+        Command::Rebase(a) => done(overlay::rebase(a)),
+        Command::Compare(a) => compare::run(a),
+        Command::Map(a) => done(map::run(a)),
+        Command::Check(a) => check::run(a),
     }
 }
 

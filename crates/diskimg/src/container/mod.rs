@@ -2,7 +2,21 @@
 //!
 //! Opening a container yields the device the guest sees; [`crate::image`] then probes that
 //! device again, so a partitioned disk inside a VHDX is seen through every layer. A raw image
-//! is not a container: its bytes are the device.
+//! is not a container: its bytes are the device (the `raw` descriptor exists so that raw can be
+//! named as an output or a backing format).
+//!
+//! - [`open`]: opening an image file as a guest device, and backing files with bounded,
+//!   loop-checked chains ([`open::open_backing`]).
+//! - [`write`]: the writing side, the [`write::ImageWriter`] every writable format implements
+//!   and the conversion pipeline drives.
+//! - [`check`]: structural consistency reports (`diskimg check`).
+//! - Formats: [`qcow2`], [`raw`].
+
+pub mod check;
+pub mod open;
+pub mod qcow2;
+pub mod raw;
+pub mod write;
 
 pub(crate) mod bytes;
 pub mod chain;
@@ -13,6 +27,7 @@ pub mod vhdx;
 pub mod vmdk;
 
 use crate::device::DeviceRef;
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// What an opener knows besides the bytes: where they came from (to find backing files,
@@ -23,6 +38,9 @@ pub struct OpenContext {
     pub path: Option<PathBuf>,
     /// Containers already opened above this one.
     pub depth: usize,
+    /// Host files of the overlays above this image in a backing chain, nearest last
+    /// (canonical paths): a backing file found among them is a loop.
+    pub overlays: Vec<PathBuf>,
 }
 
 /// An opened container.
@@ -35,4 +53,51 @@ pub trait Container: Send + Sync {
 
     /// Format-specific facts for `info` (virtual size, cluster size, backing chain, ...).
     fn details(&self) -> serde_json::Value;
+
+    /// The backing file this image is an overlay of, if it has one.
+    fn backing(&self) -> Option<&BackingInfo> {
+        None
+    }
+}
+
+/// The backing file of an overlay, as recorded and as found.
+#[derive(Clone, Serialize)]
+pub struct BackingInfo {
+    /// The name recorded in the overlay.
+    pub name: String,
+    /// The format recorded in the overlay, if any.
+    pub recorded_format: Option<String>,
+    /// Where the name resolved to on the host.
+    pub path: Option<PathBuf>,
+    /// The backing image's format, once opened.
+    pub format: Option<&'static str>,
+    /// The backing image's guest device; `None` when it could not be opened (see `error`).
+    #[serde(skip)]
+    pub device: Option<DeviceRef>,
+    /// Its own backing chain, nearest first.
+    pub chain: Vec<ChainEntry>,
+    /// Why it could not be opened.
+    pub error: Option<String>,
+}
+
+/// One image of a backing chain, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainEntry {
+    /// Host path.
+    pub path: String,
+    /// Format.
+    pub format: &'static str,
+    /// Virtual size in bytes.
+    pub virtual_size: u64,
+}
+
+impl std::fmt::Debug for BackingInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackingInfo")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("error", &self.error)
+            .finish()
+    }
 }

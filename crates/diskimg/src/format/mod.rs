@@ -1,13 +1,17 @@
 //! The format registry: every format is a [`FormatDescriptor`], data rather than code paths.
 //!
 //! A descriptor names the format, its usual extensions, a content probe that scores how sure
-//! it is ([`Confidence`]), and the opener for its layer. Detection is by content, never by
-//! extension alone; [`crate::image`] probes every descriptor at each level of nesting.
+//! it is ([`Confidence`]), the opener for its layer, and where they exist the hooks that create
+//! images ([`CreateHook`]) and check them ([`CheckFn`]). Detection is by content, never by
+//! extension alone; [`crate::image`] probes every descriptor at each level of nesting. The
+//! extension only chooses the output format of `convert` and `create` when none is named.
 
 mod registry;
 
 pub use registry::formats;
 
+use crate::container::check::CheckFn;
+use crate::container::write::CreateHook;
 use crate::container::{Container, OpenContext};
 use crate::device::{BlockDevice, DeviceRef};
 use crate::error::Result;
@@ -69,4 +73,34 @@ pub struct FormatDescriptor {
     pub probe: fn(&ProbeInput<'_>) -> Confidence,
     /// How to open it.
     pub opener: Opener,
+    /// How to create (write) an image of this format, where diskimg can.
+    pub create: Option<&'static CreateHook>,
+    /// How to check an image's structure (`diskimg check`), where diskimg can.
+    pub check: Option<CheckFn>,
+}
+
+/// The format named `name` (as `-O` and `backing_fmt` name formats).
+pub fn by_name(name: &str) -> Option<&'static FormatDescriptor> {
+    formats()
+        .iter()
+        .copied()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// The writable format whose extensions include the extension of `path`.
+pub fn writer_for_path(path: &std::path::Path) -> Option<&'static FormatDescriptor> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    formats()
+        .iter()
+        .copied()
+        .find(|d| d.create.is_some() && d.extensions.contains(&ext.as_str()))
+}
+
+/// Names of the formats that can be written.
+pub fn writable_names() -> Vec<&'static str> {
+    formats()
+        .iter()
+        .filter(|d| d.create.is_some())
+        .map(|d| d.name)
+        .collect()
 }

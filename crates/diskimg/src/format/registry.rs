@@ -1,15 +1,17 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::container::{vdi, vhd, vhdx, vmdk};
+use crate::container::{qcow2, raw, vdi, vhd, vhdx, vmdk};
 use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
+    &qcow2::DESCRIPTOR,
     &vhd::DESCRIPTOR,
     &vdi::DESCRIPTOR,
     &vhdx::DESCRIPTOR,
     &vmdk::DESCRIPTOR,
+    &raw::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
     &apm::DESCRIPTOR,

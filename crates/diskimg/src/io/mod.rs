@@ -7,9 +7,13 @@
 //! adapts a source to `Read + Seek` for third-party crates that need one; the engine itself
 //! never uses a cursor.
 //!
+//! Outputs are written through [`WriteAt`] (positioned writes on `&self`): [`FileSink`] for a
+//! host file, [`MemorySink`] in memory.
+//!
 //! ```text
 //!   ReadAt (size, read_at)            <- every byte source
-//!     └─ BlockDevice (geometry, extents)   <- anything the layers above can open (crate::device)
+//!     ├─ BlockDevice (geometry, extents)   <- anything the layers above can open (crate::device)
+//!     └─ WriteAt (write_at, set_size, flush) <- every output (FileSink, MemorySink)
 //! ```
 
 mod atomic;
@@ -19,6 +23,7 @@ mod cursor;
 mod file;
 mod memory;
 mod slice;
+mod write;
 
 pub use atomic::AtomicFile;
 pub use cache::BlockCache;
@@ -26,6 +31,7 @@ pub use cursor::ReadAtCursor;
 pub use file::FileSource;
 pub use memory::MemorySource;
 pub use slice::Slice;
+pub use write::{FileSink, MemorySink, WriteAt};
 
 use crate::error::{Error, Result};
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use crate::container::vmdk::descriptor::VmdkDescriptor;
 use crate::device::DeviceRef;
 use crate::fs::{FileSystem, FileSystemExt, FileType, exfat, ext4, fat, squashfs};
 use crate::image::{Image, Layer};
-use crate::io::MemorySource;
+use crate::io::{MemorySource, ReadAt};
 use crate::ops::info::InfoReport;
 use crate::partition::{apm::Apm, gpt::Gpt, mbr::Mbr};
 use std::sync::Arc;
@@ -23,6 +23,8 @@ const MAX_ENTRIES: usize = 4096;
 const MAX_READ: u64 = 256 * 1024;
 /// Most guest bytes whose allocation is asked for.
 const MAX_EXTENT_SPAN: u64 = 64 << 20;
+/// L2 entries a qcow2 check may visit.
+const MAX_CHECK_ENTRIES: u64 = 1 << 20;
 
 /// Runs fuzz target `name` on `data`. Unknown names do nothing.
 pub fn run_target(name: &str, data: &[u8]) {
@@ -72,6 +74,15 @@ pub fn run_target(name: &str, data: &[u8]) {
         "exfat" => volume(data, |d| exfat::open_volume(d.clone())),
         "ext4" => volume(data, |d| ext4::open_volume(d.clone())),
         "squashfs" => volume(data, |d| squashfs::open_volume(d.clone())),
+        "qcow2" => {
+            use crate::container::qcow2::{Qcow2, check::check_within};
+            let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+            let ctx = crate::container::OpenContext::default();
+            let _ = check_within(file.clone(), &ctx, MAX_CHECK_ENTRIES);
+            if let Ok(img) = Qcow2::open(file, &ctx) {
+                container(&img);
+            }
+        }
         _ => {}
     }
 }

@@ -1,8 +1,14 @@
 //! L4: operations that commands are made of, offered as library functions so that the CLI
-//! holds no format logic: the `info` report, directory listings, file copies and extraction.
+//! holds no format logic: the `info` report, directory listings, file copies and extraction;
+//! image conversion and creation, overlays (commit, rebase), compare, map and check.
 
+pub mod check;
+pub mod compare;
+pub mod convert;
 pub mod create;
 pub mod exercise;
 pub mod extract;
 pub mod info;
 pub mod list;
+pub mod map;
+pub mod overlay;

@@ -35,6 +35,8 @@ const ENTRY_LEN: usize = 136;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "Apple partition map",
     extensions: &[],

@@ -27,6 +27,8 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     extensions: &[],
     probe,
     opener: Opener::PartitionTable(|dev| Ok(Box::new(Gpt::read(dev.as_ref())?))),
+    create: None,
+    check: None,
 };
 
 /// How sure the device carries a GPT: a header signature at LBA 1, or only at the last

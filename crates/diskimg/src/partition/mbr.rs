@@ -89,6 +89,8 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         let sector_size = u64::from(dev.geometry().sector_size);
         Ok(Box::new(Mbr::read(dev.as_ref(), sector_size)?))
     }),
+    create: None,
+    check: None,
 };
 
 /// How sure the first sector is an MBR partition table.

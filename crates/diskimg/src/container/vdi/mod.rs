@@ -35,6 +35,8 @@ pub const MAX_DIR_SCAN: usize = 4096;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: "vdi",
     description: "VirtualBox disk image (VDI)",
     extensions: &["vdi"],

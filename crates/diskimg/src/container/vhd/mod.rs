@@ -42,6 +42,8 @@ const META_CACHE: u64 = 4 << 20;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: "vhd",
     description: "Virtual PC / Hyper-V virtual hard disk (VHD)",
     extensions: &["vhd", "avhd"],

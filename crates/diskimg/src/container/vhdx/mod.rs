@@ -43,6 +43,8 @@ const META_CACHE: u64 = 4 << 20;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: "vhdx",
     description: "Hyper-V virtual hard disk v2 (VHDX)",
     extensions: &["vhdx", "avhdx"],

@@ -39,6 +39,8 @@ pub const MAX_DISK_SIZE: u64 = 64 << 40;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: "vmdk",
     description: "VMware virtual disk (VMDK)",
     extensions: &["vmdk"],

@@ -45,6 +45,8 @@ const CONTIGUOUS_PARENT: NodeId = 1 << 63;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "exFAT file system",
     extensions: &["img"],

@@ -62,6 +62,8 @@ const ROOT_INO: u32 = 2;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: "ext",
     description: "ext2/ext3/ext4 file system",
     extensions: &["img", "ext2", "ext3", "ext4"],

@@ -54,6 +54,8 @@ const ROOT: NodeId = 0;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "FAT12/FAT16/FAT32 file system with long names",
     extensions: &["img", "ima", "vfd"],

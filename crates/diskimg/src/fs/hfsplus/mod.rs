@@ -84,6 +84,8 @@ const BINARY_COMPARE: u8 = 0xBC;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "HFS+/HFSX file system (and the HFS wrapper around it)",
     extensions: &["hfs", "hfsx"],

@@ -29,6 +29,8 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
         }
     },
     opener: Opener::FileSystem(|dev| open_volume(dev.clone())),
+    create: None,
+    check: None,
 };
 
 impl IsoFs {

@@ -106,6 +106,8 @@ impl ReadAt for Padded<'_> {
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "NTFS file system",
     extensions: &[],

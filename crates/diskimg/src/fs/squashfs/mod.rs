@@ -57,6 +57,8 @@ const UNCOMPRESSED: u32 = 1 << 24;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "squashfs compressed read-only file system",
     extensions: &["squashfs", "sqfs", "sfs", "snap"],

@@ -24,6 +24,8 @@ const MAX_INTEGRITY_CHAIN: usize = 64;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
+    create: None,
+    check: None,
     name: FORMAT,
     description: "UDF file system (ECMA-167, OSTA UDF 1.02-2.60)",
     extensions: &["udf", "iso", "img"],

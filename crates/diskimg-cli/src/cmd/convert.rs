@@ -1,0 +1,95 @@
+//! `diskimg convert` and `diskimg create`.
+
+use crate::cli::{ConvertArgs, CreateDiskArgs};
+use crate::output::{human_size, print_json};
+use crate::progress::Bar;
+use anyhow::{Context, Result, anyhow};
+use diskimg::container::write::parse_size;
+use diskimg::format::by_name;
+use diskimg::ops::convert::{ConvertOptions, CreateOptions, convert, create_image};
+
+pub fn run(a: ConvertArgs) -> Result<()> {
+    if let Some(f) = &a.list_options {
+        return list_options(f);
+    }
+    let (Some(input), Some(output)) = (&a.input, &a.output) else {
+        return Err(anyhow!("convert needs an input and an output"));
+    };
+    let opts = ConvertOptions {
+        format: a.format.clone(),
+        input_format: a.input_format.clone(),
+        options: a.options.clone(),
+        compress: a.compress,
+        threads: a.threads,
+    };
+    let bar = Bar::new(a.quiet || a.json);
+    let r = convert(input, output, &opts, &bar);
+    bar.finish();
+    let s = r.with_context(|| format!("converting {}", input.display()))?;
+    if a.json {
+        return print_json(&s);
+    }
+    if !a.quiet {
+        eprintln!(
+            "{} ({}) -> {} ({}): {} virtual, {} read, {} written",
+            input.display(),
+            s.input_format,
+            output.display(),
+            s.output_format,
+            human_size(s.virtual_size),
+            human_size(s.stats.bytes_read),
+            human_size(s.output_size),
+        );
+    }
+    Ok(())
+}
+
+fn list_options(format: &str) -> Result<()> {
+    let d = by_name(format).ok_or_else(|| anyhow!("unknown format '{format}'"))?;
+    let hook = d
+        .create
+        .ok_or_else(|| anyhow!("diskimg cannot write {} images", d.name))?;
+    if hook.options.is_empty() {
+        println!("{} has no options", d.name);
+    }
+    for o in hook.options {
+        println!("{:<20} {}", o.key, o.help);
+    }
+    Ok(())
+}
+
+pub fn create(a: CreateDiskArgs) -> Result<()> {
+    let Some(output) = a.output.clone() else {
+        return Err(anyhow!(
+            "create needs the new image's name, or what to make: `diskimg create iso DIR -o FILE`"
+        ));
+    };
+    let size = a
+        .size
+        .as_deref()
+        .map(parse_size)
+        .transpose()
+        .map_err(|e| anyhow!("--size: {e}"))?;
+    let opts = CreateOptions {
+        size,
+        format: a.format.clone(),
+        options: a.options.clone(),
+        backing: a.backing.clone(),
+        backing_format: a.backing_format.clone(),
+    };
+    let s = create_image(&output, &opts)?;
+    if a.json {
+        return print_json(&s);
+    }
+    println!(
+        "created {} ({}, {} virtual{})",
+        output.display(),
+        s.format,
+        human_size(s.virtual_size),
+        s.backing
+            .as_ref()
+            .map(|b| format!(", backing file {b}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
