@@ -6,4 +6,5 @@
 
 pub mod glob;
 pub mod iso;
+pub mod source;
 pub mod tree;

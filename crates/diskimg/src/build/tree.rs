@@ -20,6 +20,9 @@ pub type NodeIndex = usize;
 pub enum Source {
     /// A host file, read when the image is written.
     Host(PathBuf),
+    /// Bytes of a host file from an offset (as many as the node's size): one part of a file
+    /// split over several volumes.
+    HostRange(PathBuf, u64),
     /// Bytes held in memory (small generated files).
     Bytes(Arc<[u8]>),
     /// A file inside another image (remastering).
@@ -35,6 +38,7 @@ impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::Host(p) => write!(f, "Host({})", p.display()),
+            Source::HostRange(p, at) => write!(f, "HostRange({} @ {at})", p.display()),
             Source::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Source::Image { node, .. } => write!(f, "Image(node {node})"),
         }

@@ -217,22 +217,7 @@ pub fn prepare_boot(
             .lookup(path)
             .ok_or_else(|| Error::not_found(format!("boot image {path} is not in the tree")))?;
         match &tree.node(node).kind {
-            Kind::File {
-                source: Source::Host(p),
-                size,
-            } => {
-                let mut head = vec![0u8; 4096];
-                let mut f = std::fs::File::open(p).map_err(|e| Error::from(e).with_file(p))?;
-                let n = std::io::Read::read(&mut f, &mut head)
-                    .map_err(|e| Error::from(e).with_file(p))?;
-                head.truncate(n);
-                Ok((head, *size))
-            }
-            Kind::File {
-                source: Source::Bytes(b),
-                size,
-            } => Ok((b[..b.len().min(4096)].to_vec(), *size)),
-            Kind::File { size, .. } => Ok((Vec::new(), *size)),
+            Kind::File { source, size } => Ok((source.read_head(*size, 4096)?, *size)),
             _ => Err(Error::invalid_input(format!(
                 "boot image {path} is not a regular file"
             ))),

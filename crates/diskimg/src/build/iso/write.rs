@@ -8,12 +8,10 @@ use super::encode::VdKind;
 use super::layout::BLOCK;
 use super::{hybrid, md5};
 use crate::build::tree::{Kind, Source};
-use crate::device::{BlockDevice, ExtentKind};
-use crate::error::{Error, ErrorKind, Result, ResultExt};
-use crate::io::FileSource;
+use crate::device::ExtentKind;
+use crate::error::{Error, ErrorKind, Result};
 use crate::io::copy::{copy_range, write_all_at};
 use std::fs::File;
-use std::io::Read;
 use std::sync::mpsc::sync_channel;
 
 /// Threads reading small files ahead of the writer.
@@ -208,17 +206,7 @@ fn prepare(plan: &Plan<'_>, index: usize, node: usize, size: u64) -> Ready {
 
 /// The first `n` bytes of a file.
 fn read_head(plan: &Plan<'_>, node: usize, size: u64, n: u64) -> Result<Vec<u8>> {
-    let n = size.min(n) as usize;
-    let mut data = vec![0u8; n];
-    match source(plan, node) {
-        Source::Host(path) => {
-            let mut f = open_checked(path, size)?;
-            f.read_exact(&mut data).map_err(|_| changed(path, size))?;
-        }
-        Source::Bytes(b) => data.copy_from_slice(&b[..n]),
-        Source::Image { fs, node } => read_image(fs.as_ref(), *node, 0, &mut data)?,
-    }
-    Ok(data)
+    source(plan, node).read_head(size, n)
 }
 
 fn source<'a>(plan: &'a Plan<'_>, node: usize) -> &'a Source {
@@ -228,59 +216,13 @@ fn source<'a>(plan: &'a Plan<'_>, node: usize) -> &'a Source {
     }
 }
 
-fn changed(path: &std::path::Path, size: u64) -> Error {
-    Error::new(
-        ErrorKind::InvalidInput,
-        format!("changed while the image was written (expected {size} bytes)"),
-    )
-    .with_file(path)
-}
-
-/// Opens a host file and checks it still has the size that was planned.
-fn open_checked(path: &std::path::Path, size: u64) -> Result<File> {
-    let f = File::open(path).map_err(Error::from).in_file(path)?;
-    let now = f.metadata().map_err(Error::from).in_file(path)?.len();
-    if now != size {
-        return Err(changed(path, size));
-    }
-    Ok(f)
-}
-
 /// The whole content of a small file.
 fn read_whole(plan: &Plan<'_>, node: usize, size: u64) -> Result<Vec<u8>> {
-    let mut data = vec![0u8; size as usize];
-    match source(plan, node) {
-        Source::Host(path) => {
-            let mut f = open_checked(path, size)?;
-            f.read_exact(&mut data).map_err(|_| changed(path, size))?;
-        }
-        Source::Bytes(b) => data.copy_from_slice(&b[..size as usize]),
-        Source::Image { fs, node } => read_image(fs.as_ref(), *node, 0, &mut data)?,
-    }
-    Ok(data)
+    source(plan, node).read_head(size, size)
 }
 
-fn read_image(
-    fs: &dyn crate::fs::FileSystem,
-    node: u64,
-    offset: u64,
-    buf: &mut [u8],
-) -> Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let n = fs.read_at(node, offset + done as u64, &mut buf[done..])?;
-        if n == 0 {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                "a file of the source image ended early",
-            ));
-        }
-        done += n;
-    }
-    Ok(())
-}
-
-/// Copies a large file straight to its place.
+/// Copies a large file straight to its place: only the runs that hold data (the image is a
+/// new file, so holes stay holes), in the kernel when the bytes lie in a host file.
 fn copy_large(
     plan: &Plan<'_>,
     node: usize,
@@ -289,44 +231,33 @@ fn copy_large(
     offset: u64,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    match source(plan, node) {
-        Source::Host(path) => {
-            let f = open_checked(path, size)?;
-            // Only the runs that hold data: the image is a new file, so holes stay holes.
-            let src = FileSource::from_file(f, path)?;
-            for run in src.extents(0, size)? {
-                if run.kind != ExtentKind::Data {
-                    continue;
-                }
-                copy_range(
-                    src.file(),
-                    run.offset,
-                    out,
-                    offset + run.offset,
-                    run.len,
-                    buf,
-                )
-                .map_err(|e| {
-                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                        changed(path, size)
-                    } else {
-                        Error::from(e)
-                    }
-                })?;
-            }
-            Ok(())
+    let src = source(plan, node).reader(size)?;
+    for run in src.extents(0, size)? {
+        if run.kind != ExtentKind::Data {
+            continue;
         }
-        Source::Bytes(b) => write_all_at(out, &b[..size as usize], offset).map_err(Error::from),
-        Source::Image { fs, node } => {
-            buf.resize(LARGE as usize, 0);
-            let mut done = 0u64;
-            while done < size {
-                let n = (size - done).min(buf.len() as u64) as usize;
-                read_image(fs.as_ref(), *node, done, &mut buf[..n])?;
-                write_all_at(out, &buf[..n], offset + done).map_err(Error::from)?;
-                done += n as u64;
+        match src.host_span(run.offset, run.len) {
+            Some(span) => copy_range(
+                span.file,
+                span.offset,
+                out,
+                offset + run.offset,
+                run.len,
+                buf,
+            )
+            .map_err(Error::from)?,
+            None => {
+                buf.resize(LARGE as usize, 0);
+                let mut done = 0u64;
+                while done < run.len {
+                    let n = (run.len - done).min(buf.len() as u64) as usize;
+                    src.read_exact_at(run.offset + done, &mut buf[..n])?;
+                    write_all_at(out, &buf[..n], offset + run.offset + done)
+                        .map_err(Error::from)?;
+                    done += n as u64;
+                }
             }
-            Ok(())
         }
     }
+    Ok(())
 }
