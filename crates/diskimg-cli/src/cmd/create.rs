@@ -6,9 +6,11 @@ use crate::progress::Bar;
 use anyhow::Result;
 use diskimg::build::glob::Pattern;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
+use diskimg::build::span::parse_capacity;
 use diskimg::build::tree::ScanOptions;
 use diskimg::ops::create::{
     BootRequest, Contents, Graft, gather, prepare_boot, reproducible_time, write_iso_file,
+    write_iso_span,
 };
 
 pub fn run(what: CreateWhat) -> Result<()> {
@@ -75,18 +77,33 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
     };
     let bar = Bar::new(a.quiet);
     bar.set_total(tree.data_size());
-    let result = write_iso_file(&tree, options, &a.output, a.overwrite, &bar);
+    let result = match &a.span {
+        Some(size) => parse_capacity(size).and_then(|capacity| {
+            write_iso_span(
+                &tree,
+                options,
+                &a.output,
+                capacity,
+                !a.no_split,
+                a.overwrite,
+                &bar,
+            )
+        }),
+        None => write_iso_file(&tree, options, &a.output, a.overwrite, &bar).map(|r| vec![r]),
+    };
     bar.finish();
-    let report = result?;
+    let reports = result?;
     if !a.quiet {
-        eprintln!(
-            "created {} ({}): {} files ({}), {} folders",
-            report.output.display(),
-            human_size(report.size),
-            report.files,
-            human_size(report.data),
-            report.directories
-        );
+        for report in &reports {
+            eprintln!(
+                "created {} ({}): {} files ({}), {} folders",
+                report.output.display(),
+                human_size(report.size),
+                report.files,
+                human_size(report.data),
+                report.directories
+            );
+        }
     }
     Ok(())
 }

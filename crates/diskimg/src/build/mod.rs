@@ -7,4 +7,5 @@
 pub mod glob;
 pub mod iso;
 pub mod source;
+pub mod span;
 pub mod tree;

@@ -2,6 +2,7 @@
 
 use crate::build::iso::boot::{BootImage, BootOptions, Emulation, Platform, wants_info_table};
 use crate::build::iso::{self, IsoOptions, IsoProgress, hybrid};
+use crate::build::span;
 use crate::build::tree::{FileTree, Kind, Meta, ROOT, ScanOptions, ScanReport, Source, add_host};
 use crate::error::{Error, Result};
 use crate::io::AtomicFile;
@@ -134,11 +135,23 @@ pub fn write_iso_file(
     replace: bool,
     progress: &dyn IsoProgress,
 ) -> Result<CreateReport> {
+    let (out, report) = write_iso_pending(tree, options, output, replace, progress)?;
+    out.commit()?;
+    Ok(report)
+}
+
+/// Writes the image under a temporary name, leaving the caller to commit it.
+fn write_iso_pending(
+    tree: &FileTree,
+    options: IsoOptions,
+    output: &Path,
+    replace: bool,
+    progress: &dyn IsoProgress,
+) -> Result<(AtomicFile, CreateReport)> {
     let plan = iso::plan(tree, options)?;
     let out = AtomicFile::create(output, replace)?;
     iso::write_iso(&plan, out.file(), progress).map_err(|e| e.with_file(output))?;
     let size = u64::from(plan.volume_blocks()) * 2048;
-    out.commit()?;
     let (mut files, mut directories) = (0, 0);
     for i in 0..tree.len() {
         match tree.node(i).kind {
@@ -147,14 +160,15 @@ pub fn write_iso_file(
             _ => {}
         }
     }
-    Ok(CreateReport {
+    let report = CreateReport {
         output: output.to_path_buf(),
         size,
         files,
         directories,
         data: tree.data_size(),
         warnings: Vec::new(),
-    })
+    };
+    Ok((out, report))
 }
 
 fn now() -> Timestamp {
@@ -316,4 +330,100 @@ pub fn prepare_boot(
         None
     };
     Ok((Some(BootOptions { images, catalog }), mbr))
+}
+
+/// The name of volume `n` (from 1) of a spanned set of `count`: `archive.iso` -> `archive-2.iso`,
+/// numbers padded so that the names sort in order (`archive-02.iso` in a set of 12).
+pub fn volume_path(output: &Path, n: usize, count: usize) -> PathBuf {
+    let width = count.to_string().len();
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match output.extension() {
+        Some(ext) => format!("{stem}-{n:0width$}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n:0width$}"),
+    };
+    output.with_file_name(name)
+}
+
+/// Name of the catalog placed in every volume of a spanned set (and beside them).
+pub const CATALOG_NAME: &str = "diskimg-catalog.txt";
+
+/// Writes `tree` over several ISO images of at most `capacity` bytes each (see
+/// [`crate::build::span`]), named `STEM-1.EXT`, `STEM-2.EXT`, ..., with a catalog of which file
+/// is on which volume in every volume and beside them (`STEM-catalog.txt`). Volumes are labelled
+/// `LABEL_1`, `LABEL_2`, ...
+pub fn write_iso_span(
+    tree: &FileTree,
+    options: IsoOptions,
+    output: &Path,
+    capacity: u64,
+    split: bool,
+    replace: bool,
+    progress: &dyn IsoProgress,
+) -> Result<Vec<CreateReport>> {
+    if options.boot.is_some() || options.hybrid_mbr.is_some() {
+        return Err(Error::invalid_input(
+            "boot images and spanning cannot be combined",
+        ));
+    }
+    let reserve = span::catalog_bound(tree, capacity);
+    let plan = span::plan(tree, capacity, split, reserve, &options)?;
+    let paths: Vec<PathBuf> = (1..=plan.volumes.len())
+        .map(|n| volume_path(output, n, plan.volumes.len()))
+        .collect();
+    if !replace {
+        if let Some(p) = paths.iter().find(|p| p.exists()) {
+            return Err(Error::new(crate::ErrorKind::AlreadyExists, "output exists").with_file(p));
+        }
+    }
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let catalog = span::catalog(tree, &plan, &names);
+    let label = options.volume_id.clone();
+    let (mut reports, mut pending) = (Vec::new(), Vec::new());
+    for (i, pieces) in plan.volumes.iter().enumerate() {
+        let mut vt = span::volume_tree(tree, pieces, i == 0)?;
+        if vt.child(ROOT, CATALOG_NAME).is_none() {
+            let mut meta = tree.node(ROOT).meta;
+            meta.mode = 0o444;
+            meta.link_group = None;
+            let size = catalog.len() as u64;
+            let source = Source::Bytes(catalog.as_bytes().to_vec().into());
+            vt.add(ROOT, CATALOG_NAME, Kind::File { source, size }, meta)?;
+        }
+        let suffix = format!("_{}", i + 1);
+        let base: String = label.chars().take(32 - suffix.len()).collect();
+        let opts = IsoOptions {
+            volume_id: format!("{base}{suffix}"),
+            ..options.clone()
+        };
+        let (out, mut report) = write_iso_pending(&vt, opts, &paths[i], replace, progress)?;
+        report.files = pieces.len();
+        pending.push(out);
+        reports.push(report);
+    }
+    let list = output.with_file_name(format!(
+        "{}-catalog.txt",
+        output
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let out = AtomicFile::create(&list, replace)?;
+    std::io::Write::write_all(&mut out.file(), catalog.as_bytes())
+        .map_err(|e| Error::from(e).with_file(&list))?;
+    pending.push(out);
+    // Only a complete set appears under the final names.
+    for out in pending {
+        out.commit()?;
+    }
+    Ok(reports)
 }
