@@ -332,17 +332,15 @@ pub fn prepare_boot(
     Ok((Some(BootOptions { images, catalog }), mbr))
 }
 
-/// The name of volume `n` (from 1) of a spanned set of `count`: `archive.iso` -> `archive-2.iso`,
-/// numbers padded so that the names sort in order (`archive-02.iso` in a set of 12).
-pub fn volume_path(output: &Path, n: usize, count: usize) -> PathBuf {
-    let width = count.to_string().len();
+/// The name of volume `n` (from 1) of a spanned set: `archive.iso` -> `archive-2.iso`.
+pub fn volume_path(output: &Path, n: usize) -> PathBuf {
     let stem = output
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let name = match output.extension() {
-        Some(ext) => format!("{stem}-{n:0width$}.{}", ext.to_string_lossy()),
-        None => format!("{stem}-{n:0width$}"),
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
     };
     output.with_file_name(name)
 }
@@ -371,7 +369,7 @@ pub fn write_iso_span(
     let reserve = span::catalog_bound(tree, capacity);
     let plan = span::plan(tree, capacity, split, reserve, &options)?;
     let paths: Vec<PathBuf> = (1..=plan.volumes.len())
-        .map(|n| volume_path(output, n, plan.volumes.len()))
+        .map(|n| volume_path(output, n))
         .collect();
     if !replace {
         if let Some(p) = paths.iter().find(|p| p.exists()) {
