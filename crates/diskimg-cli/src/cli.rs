@@ -42,6 +42,10 @@ pub struct Select {
     /// partition with a readable file system).
     #[arg(short = 'p', long = "partition", value_name = "N")]
     pub partition: Option<u32>,
+    /// Track of an optical disc image (default: the first data track of the last session
+    /// that holds data).
+    #[arg(short = 't', long = "track", value_name = "N")]
+    pub track: Option<u8>,
     /// Which tree of a multi-tree volume: rockridge, udf, joliet, iso9660 (default: the
     /// richest present, in that order).
     #[arg(long, value_name = "NAME")]
@@ -120,6 +124,7 @@ impl Select {
     pub fn selection(&self) -> diskimg::Selection {
         diskimg::Selection {
             partition: self.partition,
+            track: self.track,
             namespace: self.namespace.clone(),
         }
     }

@@ -6,6 +6,8 @@
 //! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
 //!                 UDF detection
 //! L2 partition    MBR (+ extended), GPT                        (partition)
+//! L1b optical     disc images: CUE/BIN, TOC, NRG, MDS, CCD,    (optical)
+//!                 CDI, GDI -> sessions, tracks, sectors
 //! L1 container    containers decode to a BlockDevice           (container, device)
 //! L0 io           positioned reads: file, memory, slice, cache (io)
 //! ```
@@ -36,6 +38,7 @@ pub mod fs;
 pub mod image;
 pub mod io;
 pub mod ops;
+pub mod optical;
 pub mod partition;
 pub mod time;
 

@@ -2,9 +2,11 @@
 
 use super::FormatDescriptor;
 use crate::fs::{iso9660, udf};
+use crate::optical::formats as optical;
 use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
+    &optical::CUE,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
     &iso9660::DESCRIPTOR,

@@ -1,0 +1,34 @@
+//! Registry entries of the disc image formats.
+
+use super::disc::Disc;
+use super::files::resolver;
+use super::cue;
+use crate::container::OpenContext;
+use crate::device::DeviceRef;
+use crate::error::Result;
+use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
+use crate::io::read_vec;
+
+/// Reads a whole text descriptor, refusing ones over `max` bytes.
+fn text(dev: &DeviceRef, max: u64, format: &'static str) -> Result<Vec<u8>> {
+    read_vec(dev.as_ref(), 0, dev.size(), max).map_err(|e| e.with_format(format).with_structure("descriptor"))
+}
+
+fn open_cue(dev: DeviceRef, ctx: &OpenContext) -> Result<Disc> {
+    cue::open(&text(&dev, cue::MAX_CUE_SIZE, cue::FORMAT)?, resolver(ctx).as_ref())
+}
+
+/// CUE sheets.
+pub static CUE: FormatDescriptor = FormatDescriptor {
+    name: cue::FORMAT,
+    description: "CUE sheet (CDRWIN) with BIN/WAVE data files",
+    extensions: &["cue"],
+    probe: |p: &ProbeInput<'_>| {
+        if p.device.size() <= cue::MAX_CUE_SIZE && cue::probe(p.head) {
+            Confidence::LIKELY
+        } else {
+            Confidence::NONE
+        }
+    },
+    opener: Opener::Disc(open_cue),
+};
