@@ -596,7 +596,7 @@ mod tests {
         let disc = build(&sheet, &ZeroFiles(size)).unwrap();
         let t2 = disc.track(2).unwrap();
         assert_eq!((t2.first, t2.start, t2.end), (260, 410, 560));
-        assert_eq!(t2.indexes, vec![435]);
+        assert_eq!(t2.indexes, vec![450]);
         assert_eq!(t2.isrc.as_deref(), Some("USXXX0100001"));
         assert!(t2.flags.copy_permitted && t2.flags.pre_emphasis);
         assert_eq!(disc.tracks[0].mode_name(), "MODE1/2048");
