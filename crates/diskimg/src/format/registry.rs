@@ -7,6 +7,7 @@ use crate::partition::{gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
     &optical::CUE,
+    &optical::TOC,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
     &iso9660::DESCRIPTOR,

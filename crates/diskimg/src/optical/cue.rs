@@ -14,7 +14,7 @@
 //! Written by [`write`]: the text for a disc whose tracks are laid out in one or more BIN files.
 
 use super::disc::{
-    CdText, DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags,
+    CdText, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags,
     TrackMode,
 };
 use super::files::Resolver;
@@ -299,42 +299,6 @@ pub fn session_gap(s: u8, leadout: Option<i64>) -> i64 {
     leadout.unwrap_or(if s == 1 { 6750 } else { 2250 }) + 4500
 }
 
-/// Where a WAVE file's samples are: offset and length of its `data` chunk.
-fn wave_data(file: &DataFile) -> Result<(u64, u64)> {
-    let src = &file.source;
-    let bad = |msg: &str| Error::corrupt("wave", "RIFF header", 0, format!("{}: {msg}", file.path.display()));
-    let mut head = [0u8; 12];
-    src.read_exact_at(0, &mut head).map_err(|_| bad("too short"))?;
-    if &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
-        return Err(bad("not a RIFF WAVE file"));
-    }
-    let mut at = 12u64;
-    for _ in 0..64 {
-        let mut ch = [0u8; 8];
-        src.read_exact_at(at, &mut ch).map_err(|_| bad("no data chunk"))?;
-        let len = u64::from(u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]));
-        if &ch[..4] == b"fmt " {
-            let mut fmt = [0u8; 16];
-            src.read_exact_at(at + 8, &mut fmt).map_err(|_| bad("short fmt chunk"))?;
-            let tag = u16::from_le_bytes([fmt[0], fmt[1]]);
-            let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
-            let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
-            let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
-            if tag != 1 || channels != 2 || rate != 44100 || bits != 16 {
-                return Err(Error::unsupported(
-                    "wave",
-                    format!("{}: only 16-bit stereo 44.1 kHz PCM can be a CD track", file.path.display()),
-                ));
-            }
-        } else if &ch[..4] == b"data" {
-            let len = len.min(src.size().saturating_sub(at + 8));
-            return Ok((at + 8, len));
-        }
-        at = at + 8 + len + (len & 1);
-    }
-    Err(bad("no data chunk in the first 64 chunks"))
-}
-
 /// Builds the disc a cue sheet describes, opening its files with `files`.
 pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
     let mut disc = Disc::new(FORMAT);
@@ -351,7 +315,7 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
         }
         let df = files.open(&cf.name)?;
         let (base, len) = match cf.kind.as_str() {
-            "WAVE" => wave_data(&df)?,
+            "WAVE" => super::audio::wave_data(&df)?,
             "BINARY" | "MOTOROLA" | "" => (0, df.source.size()),
             other => return Err(Error::unsupported(FORMAT, format!("FILE type {other} (\"{}\")", cf.name))),
         };

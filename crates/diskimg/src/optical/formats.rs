@@ -2,7 +2,7 @@
 
 use super::disc::Disc;
 use super::files::resolver;
-use super::cue;
+use super::{cue, toc};
 use crate::container::OpenContext;
 use crate::device::DeviceRef;
 use crate::error::Result;
@@ -31,4 +31,23 @@ pub static CUE: FormatDescriptor = FormatDescriptor {
         }
     },
     opener: Opener::Disc(open_cue),
+};
+
+fn open_toc(dev: DeviceRef, ctx: &OpenContext) -> Result<Disc> {
+    toc::open(&text(&dev, toc::MAX_TOC_SIZE, toc::FORMAT)?, resolver(ctx).as_ref())
+}
+
+/// cdrdao TOC files.
+pub static TOC: FormatDescriptor = FormatDescriptor {
+    name: toc::FORMAT,
+    description: "cdrdao TOC file with BIN/WAVE data files",
+    extensions: &["toc"],
+    probe: |p: &ProbeInput<'_>| {
+        if p.device.size() <= toc::MAX_TOC_SIZE && toc::probe(p.head) {
+            Confidence::LIKELY
+        } else {
+            Confidence::NONE
+        }
+    },
+    opener: Opener::Disc(open_toc),
 };

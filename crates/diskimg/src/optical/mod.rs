@@ -19,6 +19,7 @@
 //!                                   └─ data files (game.bin)
 //! ```
 
+pub mod audio;
 pub mod cue;
 pub mod disc;
 pub mod files;
@@ -26,6 +27,7 @@ pub mod formats;
 pub mod msf;
 pub mod sector;
 pub mod subchannel;
+pub mod toc;
 pub mod view;
 
 pub use disc::{Disc, Track, TrackMode};
