@@ -8,6 +8,7 @@ use crate::partition::{gpt, mbr};
 static FORMATS: &[&FormatDescriptor] = &[
     &optical::CUE,
     &optical::TOC,
+    &optical::NRG,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
     &iso9660::DESCRIPTOR,

@@ -788,9 +788,15 @@ pub fn swap_samples(buf: &mut [u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests_support {
     use super::*;
     use crate::io::MemorySource;
+
+    /// A one-track disc of `mode` with 10 zero sectors.
+    pub(crate) fn one_track(mode: TrackMode) -> Disc {
+        let stored = if mode == TrackMode::Audio { Stored::Raw } else { Stored::Mode1Data };
+        simple(mode, stored, 10, vec![0; 10 * stored.size() as usize])
+    }
 
     pub(crate) fn simple(mode: TrackMode, stored: Stored, sectors: u64, data: Vec<u8>) -> Disc {
         let mut d = Disc::new("test");
@@ -820,6 +826,12 @@ mod tests {
         });
         d
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::simple;
+    use super::*;
 
     #[test]
     fn cooked_and_raw_give_the_same_user_data() {

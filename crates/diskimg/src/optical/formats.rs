@@ -2,7 +2,10 @@
 
 use super::disc::Disc;
 use super::files::resolver;
-use super::{cue, toc};
+use super::disc::DataFile;
+use super::{cue, nrg, toc};
+use std::path::PathBuf;
+use std::sync::Arc;
 use crate::container::OpenContext;
 use crate::device::DeviceRef;
 use crate::error::Result;
@@ -50,4 +53,24 @@ pub static TOC: FormatDescriptor = FormatDescriptor {
         }
     },
     opener: Opener::Disc(open_toc),
+};
+
+/// The descriptor file itself as a data file (formats whose sectors share its file).
+fn own_file(dev: &DeviceRef, ctx: &OpenContext, name: &str) -> DataFile {
+    DataFile {
+        path: ctx.path.clone().unwrap_or_else(|| PathBuf::from(name)),
+        source: Arc::new(dev.clone()),
+    }
+}
+
+/// Nero images.
+pub static NRG: FormatDescriptor = FormatDescriptor {
+    name: nrg::FORMAT,
+    description: "Nero Burning ROM image (NRG v1 and v2)",
+    extensions: &["nrg"],
+    probe: |p: &ProbeInput<'_>| match nrg::footer(p.device) {
+        Some(_) => Confidence::CERTAIN,
+        None => Confidence::NONE,
+    },
+    opener: Opener::Disc(|dev, ctx| nrg::open(own_file(&dev, ctx, "image.nrg"))),
 };

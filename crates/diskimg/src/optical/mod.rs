@@ -20,11 +20,13 @@
 //! ```
 
 pub mod audio;
+pub mod cdtext;
 pub mod cue;
 pub mod disc;
 pub mod files;
 pub mod formats;
 pub mod msf;
+pub mod nrg;
 pub mod sector;
 pub mod subchannel;
 pub mod toc;
