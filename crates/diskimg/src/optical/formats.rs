@@ -3,7 +3,7 @@
 use super::disc::Disc;
 use super::files::resolver;
 use super::disc::DataFile;
-use super::{cue, nrg, toc};
+use super::{ccd, cue, mds, nrg, raw, toc};
 use std::path::PathBuf;
 use std::sync::Arc;
 use crate::container::OpenContext;
@@ -73,4 +73,49 @@ pub static NRG: FormatDescriptor = FormatDescriptor {
         None => Confidence::NONE,
     },
     opener: Opener::Disc(|dev, ctx| nrg::open(own_file(&dev, ctx, "image.nrg"))),
+};
+
+/// CloneCD control files.
+pub static CCD: FormatDescriptor = FormatDescriptor {
+    name: ccd::FORMAT,
+    description: "CloneCD image (.ccd control file, .img sectors, .sub subchannel)",
+    extensions: &["ccd"],
+    probe: |p: &ProbeInput<'_>| {
+        if p.device.size() <= ccd::MAX_CCD_SIZE && ccd::probe(p.head) {
+            Confidence::CERTAIN
+        } else {
+            Confidence::NONE
+        }
+    },
+    opener: Opener::Disc(|dev, ctx| ccd::open(&text(&dev, ccd::MAX_CCD_SIZE, ccd::FORMAT)?, resolver(ctx).as_ref())),
+};
+
+/// Alcohol 120% descriptors.
+pub static MDS: FormatDescriptor = FormatDescriptor {
+    name: mds::FORMAT,
+    description: "Alcohol 120% image v1 (.mds descriptor, .mdf data)",
+    extensions: &["mds"],
+    probe: |p: &ProbeInput<'_>| {
+        if mds::probe(p.head) {
+            Confidence::CERTAIN
+        } else {
+            Confidence::NONE
+        }
+    },
+    opener: Opener::Disc(|dev, ctx| mds::open(&text(&dev, mds::MAX_MDS_SIZE, mds::FORMAT)?, resolver(ctx).as_ref())),
+};
+
+/// Raw 2352-byte sector images without a descriptor.
+pub static RAW: FormatDescriptor = FormatDescriptor {
+    name: raw::FORMAT,
+    description: "raw 2352-byte CD sectors without a descriptor (one data track)",
+    extensions: &["bin", "img"],
+    probe: |p: &ProbeInput<'_>| {
+        if raw::probe(p.head, p.device.size()) {
+            Confidence::LIKELY
+        } else {
+            Confidence::NONE
+        }
+    },
+    opener: Opener::Disc(|dev, ctx| raw::open(own_file(&dev, ctx, "image.bin"))),
 };

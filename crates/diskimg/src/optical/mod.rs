@@ -20,13 +20,16 @@
 //! ```
 
 pub mod audio;
+pub mod ccd;
 pub mod cdtext;
 pub mod cue;
 pub mod disc;
 pub mod files;
 pub mod formats;
+pub mod mds;
 pub mod msf;
 pub mod nrg;
+pub mod raw;
 pub mod sector;
 pub mod subchannel;
 pub mod toc;
