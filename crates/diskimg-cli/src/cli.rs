@@ -30,9 +30,60 @@ pub enum Command {
     Cat(CatArgs),
     /// Copy files out of an image, keeping names, times, modes and symlinks.
     #[command(
-        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/"
+        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract album.cue --tracks -o tracks/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/"
     )]
     Extract(ExtractArgs),
+    /// Convert an optical disc image to another format (CUE/BIN, TOC/BIN, CCD/IMG/SUB,
+    /// MDS/MDF, NRG, ISO), losslessly where the target can hold everything.
+    #[command(
+        after_help = "The output's extension names the format. Everything the target cannot hold is listed.\n\nExamples:\n  diskimg convert album.mds album.cue\n  diskimg convert game.nrg game.iso            # the data track; names the audio tracks dropped\n  diskimg convert game.ccd game.cue --split    # one .bin per track\n  diskimg convert disc.iso disc.cue -o mode=MODE1/2048"
+    )]
+    Convert(ConvertArgs),
+    /// Check the integrity data an image carries (EDC/ECC of raw CD sectors, per track).
+    #[command(
+        after_help = "Exits with status 1 when a check fails.\n\nExamples:\n  diskimg verify game.cue\n  diskimg verify --json game.ccd"
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConvertArgs {
+    /// The image to read (a disc image, or an ISO).
+    pub input: PathBuf,
+    /// The image to write; its extension names the format.
+    pub output: PathBuf,
+    /// One BIN file per track, named `NAME (Track N).bin` (CUE output).
+    #[arg(long)]
+    pub split: bool,
+    /// Output options as KEY=VALUE: mode=MODE1/2352 (raw, the default from an ISO) or
+    /// mode=MODE1/2048 (cooked).
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// For an ISO output: which data track (default: the first data track of the last
+    /// session that has data).
+    #[arg(short = 't', long = "track", value_name = "N")]
+    pub track: Option<u8>,
+    /// Replace outputs that exist.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The image file.
+    pub image: PathBuf,
+    /// Print JSON (schema in docs/JSON.md).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// Which file system inside the image.
@@ -110,6 +161,10 @@ pub struct ExtractArgs {
     /// Write the El Torito boot images instead of the file tree.
     #[arg(long)]
     pub boot_images: bool,
+    /// Write the tracks of an optical disc image instead of the file tree: audio tracks as
+    /// `Track NN.wav`, data tracks as `Track NN.iso` (all, or the one --track names).
+    #[arg(long, conflicts_with = "boot_images")]
+    pub tracks: bool,
     /// No progress bar or summary.
     #[arg(short, long)]
     pub quiet: bool,

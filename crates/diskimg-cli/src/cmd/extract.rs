@@ -17,6 +17,25 @@ pub fn run(a: ExtractArgs) -> Result<()> {
     } else {
         Existing::Fail
     };
+    if a.tracks {
+        let Some(d) = &image.content().disc else {
+            bail!("{}: --tracks applies to optical disc images", a.image.display());
+        };
+        let only: Vec<u8> = a.select.track.into_iter().collect();
+        let bar = Bar::new(a.quiet);
+        let r = diskimg::ops::optical::extract_tracks(&d.disc, &dest, &only, existing == Existing::Replace, &|n| {
+            diskimg::ops::extract::Progress::advance(&bar, n, 0)
+        });
+        bar.finish();
+        let r = r.map_err(|e| e.with_file(&a.image))?;
+        for n in &r.notes {
+            eprintln!("diskimg: note: {n}");
+        }
+        if !a.quiet {
+            eprintln!("wrote {} tracks ({}) to {}", r.files.len(), human_size(r.bytes), dest.display());
+        }
+        return Ok(());
+    }
     if a.boot_images {
         let layer = image.content();
         let Some(boot) = &layer.boot else {

@@ -1,9 +1,11 @@
 //! One function per subcommand.
 
 mod cat;
+mod convert_disc;
 mod extract;
 mod info;
 mod ls;
+mod verify;
 
 use crate::cli::Select;
 use crate::cli::{Cli, Command};
@@ -19,6 +21,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ls(a) => ls::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Extract(a) => extract::run(a),
+        Command::Convert(a) => convert_disc::run(a),
+        Command::Verify(a) => verify::run(a),
     }
 }
 

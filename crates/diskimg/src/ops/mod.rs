@@ -5,3 +5,5 @@ pub mod exercise;
 pub mod extract;
 pub mod info;
 pub mod list;
+pub mod optical;
+pub mod verify;

@@ -524,7 +524,9 @@ pub fn write(disc: &Disc, bins: &[BinFile]) -> String {
             }
             // Pregap sectors before what was written are generated on reading.
             let implicit = if t.session > 1 && disc.session_tracks(t.session).next().is_some_and(|f| f.number == n) { 150 } else { 0 };
-            let unwritten_pregap = (written_first.min(t.start) - t.first).max(0);
+            // The first track's pregap before LBA 0 is the lead-in's; no sheet says it.
+            let from = if disc.tracks.first().is_some_and(|f| f.number == n) { t.first.max(0) } else { t.first };
+            let unwritten_pregap = (written_first.min(t.start) - from).max(0);
             if unwritten_pregap > 0 && !(implicit == 150 && unwritten_pregap == 150 && written_first == t.start) {
                 let _ = writeln!(s, "    PREGAP {}", format_msf(unwritten_pregap));
             }

@@ -22,6 +22,7 @@
 pub mod audio;
 pub mod ccd;
 pub mod cdtext;
+pub mod convert;
 pub mod cue;
 pub mod disc;
 pub mod files;
@@ -33,6 +34,7 @@ pub mod raw;
 pub mod sector;
 pub mod subchannel;
 pub mod toc;
+pub mod verify;
 pub mod view;
 
 pub use disc::{Disc, Track, TrackMode};

@@ -504,7 +504,8 @@ pub fn write(disc: &Disc, tracks: &[TocTrack]) -> String {
             let _ = writeln!(s, "ISRC \"{i}\"");
         }
         cd_text_block(&mut s, &t.cd_text, "", false);
-        let before = (w.written_first - t.first).max(0);
+        let from = if disc.tracks.first().is_some_and(|f| f.number == t.number) { t.first.max(0) } else { t.first };
+        let before = (w.written_first - from).max(0);
         if before > 0 {
             let zero = if t.mode == TrackMode::Audio { "SILENCE".to_owned() } else { format!("ZERO {}", w.keyword) };
             let _ = writeln!(s, "{zero} {}", format_msf(before));
@@ -515,8 +516,8 @@ pub fn write(disc: &Disc, tracks: &[TocTrack]) -> String {
             let zero = if t.mode == TrackMode::Audio { "SILENCE".to_owned() } else { format!("ZERO {}", w.keyword) };
             let _ = writeln!(s, "{zero} {}", format_msf(after));
         }
-        if t.start > t.first {
-            let _ = writeln!(s, "START {}", format_msf(t.start - t.first));
+        if t.start > from {
+            let _ = writeln!(s, "START {}", format_msf(t.start - from));
         }
         for &i in &t.indexes {
             let _ = writeln!(s, "INDEX {}", format_msf(i - t.start));
