@@ -286,23 +286,31 @@ fn load_tao_session(disc: &mut Disc, session: u8, etn: &Chunk, v2: bool) -> Resu
         let (mode, stored, sub) = mode_of(code).ok_or_else(|| Error::unsupported(FORMAT, format!("track {n} mode code {code:#04x}")))?;
         let stride = u64::from(stored.size()) + if sub == Sub::Interleaved { 96 } else { 0 };
         let count = len / stride;
-        let lba = i64::from(lba);
+        // The LBA recorded counts no pregaps; every track after the first has one of 150
+        // sectors on the disc (the ISO 9660 of a Video CD points past them).
+        let pregap = if disc.tracks.is_empty() { 0 } else { 150 };
+        let lba = i64::from(lba) + 150 * disc.tracks.len() as i64;
         if count == 0 {
             return Err(Error::corrupt(FORMAT, "ETN2 chunk", etn.offset, format!("track {n} has no whole sector")));
         }
+        let mut runs = Vec::new();
+        if pregap > 0 {
+            runs.push(Run { lba: lba - pregap, count: pregap as u64, source: Source::Zero, sub: Sub::None });
+        }
+        runs.push(Run { lba, count, source: Source::File { file: 0, offset, stored, swap: false }, sub });
         disc.tracks.push(Track {
             number: n,
             session,
             mode,
-            first: lba,
+            first: lba - pregap,
             start: lba,
             end: lba + count as i64,
             postgap: 0,
             indexes: Vec::new(),
-            flags: TrackFlags { copy_permitted: false, ..Default::default() },
+            flags: TrackFlags::default(),
             isrc: None,
             cd_text: Default::default(),
-            runs: vec![Run { lba, count, source: Source::File { file: 0, offset, stored, swap: false }, sub }],
+            runs,
         });
     }
     Ok(())
