@@ -31,6 +31,19 @@ fn data_track_files_equal_the_source_tree() {
 }
 
 #[test]
+fn gdi_high_density_track_is_the_default() {
+    let Some(dir) = fixtures("optical") else { return };
+    let v = info(&dir.join("game.gdi"));
+    assert_eq!(starts(&v), vec![0, 484, 45000]);
+    assert_eq!(v["disc"]["default_track"], 3);
+    let out = tempdir();
+    ok(diskimg().args(["extract", "-q"]).arg(dir.join("game.gdi")).arg("-o").arg(out.path()));
+    assert_same_tree(out.path(), &dir.join("tree"), Compare::default(), "game.gdi");
+    let json = String::from_utf8(ok(diskimg().args(["info", "--json"]).arg(dir.join("game.gdi")))).unwrap();
+    assert!(json.contains("GD_DATA") && json.contains("OPTICAL_DATA"), "{json}");
+}
+
+#[test]
 fn multisession_data_session_is_read_at_its_lbas() {
     let Some(dir) = fixtures("optical") else { return };
     let v = info(&dir.join("extra.cue"));

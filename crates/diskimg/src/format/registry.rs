@@ -11,6 +11,8 @@ static FORMATS: &[&FormatDescriptor] = &[
     &optical::NRG,
     &optical::CCD,
     &optical::MDS,
+    &optical::CDI,
+    &optical::GDI,
     &optical::RAW,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,

@@ -3,7 +3,7 @@
 use super::disc::Disc;
 use super::files::resolver;
 use super::disc::DataFile;
-use super::{ccd, cue, mds, nrg, raw, toc};
+use super::{ccd, cdi, cue, gdi, mds, nrg, raw, toc};
 use std::path::PathBuf;
 use std::sync::Arc;
 use crate::container::OpenContext;
@@ -118,4 +118,31 @@ pub static RAW: FormatDescriptor = FormatDescriptor {
         }
     },
     opener: Opener::Disc(|dev, ctx| raw::open(own_file(&dev, ctx, "image.bin"))),
+};
+
+/// DiscJuggler images.
+pub static CDI: FormatDescriptor = FormatDescriptor {
+    name: cdi::FORMAT,
+    description: "DiscJuggler image (CDI v2, v3, v3.5/4; read only)",
+    extensions: &["cdi"],
+    probe: |p: &ProbeInput<'_>| match cdi::footer(p.device) {
+        Some(_) => Confidence(90),
+        None => Confidence::NONE,
+    },
+    opener: Opener::Disc(|dev, ctx| cdi::open(own_file(&dev, ctx, "image.cdi"))),
+};
+
+/// Dreamcast GD-ROM track lists.
+pub static GDI: FormatDescriptor = FormatDescriptor {
+    name: gdi::FORMAT,
+    description: "Dreamcast GD-ROM track list (GDI; read only)",
+    extensions: &["gdi"],
+    probe: |p: &ProbeInput<'_>| {
+        if p.device.size() <= gdi::MAX_GDI_SIZE && gdi::probe(p.head) {
+            Confidence::LIKELY
+        } else {
+            Confidence::NONE
+        }
+    },
+    opener: Opener::Disc(|dev, ctx| gdi::open(&text(&dev, gdi::MAX_GDI_SIZE, gdi::FORMAT)?, resolver(ctx).as_ref())),
 };

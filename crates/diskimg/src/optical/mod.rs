@@ -21,12 +21,14 @@
 
 pub mod audio;
 pub mod ccd;
+pub mod cdi;
 pub mod cdtext;
 pub mod convert;
 pub mod cue;
 pub mod disc;
 pub mod files;
 pub mod formats;
+pub mod gdi;
 pub mod mds;
 pub mod msf;
 pub mod nrg;
