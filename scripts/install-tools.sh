@@ -9,6 +9,8 @@ PACKAGES=(
   libarchive-tools 7zip                                           # bsdtar, 7zz: independent readers
   udftools udfclient python3-pycdlib                              # UDF writers (mkudffs, newfs_udf, udfclient, pycdlib)
   python3 time hyperfine                                          # fixture generation, benchmarks
+  mame-tools cdrdao sox vcdimager mjpegtools libcdio-utils        # optical fixtures: chdman, toc2cue, cd-info
+  bchunk nrg2iso mdf2iso ccd2iso iat                              # optical: independent one-way readers
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
