@@ -239,7 +239,10 @@ fn disc_text(s: &mut String, d: &DiscReport, indent: &str) {
             s,
             "{indent}  session {} ({}): tracks {}-{}, lead-out at {}",
             session.number,
-            serde_json::to_value(session.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            serde_json::to_value(session.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             session.first_track,
             session.last_track,
             session.leadout
@@ -257,7 +260,11 @@ fn disc_text(s: &mut String, d: &DiscReport, indent: &str) {
                 extra.push(format!("postgap {}", t.postgap));
             }
             if t.indexes.len() > 2 || (t.indexes.len() == 2 && t.pregap == 0) {
-                let idx: Vec<String> = t.indexes.iter().map(|i| format!("{}@{}", i.number, i.start)).collect();
+                let idx: Vec<String> = t
+                    .indexes
+                    .iter()
+                    .map(|i| format!("{}@{}", i.number, i.start))
+                    .collect();
                 extra.push(format!("indexes {}", idx.join(" ")));
             }
             let mut flags = Vec::new();
@@ -289,10 +296,21 @@ fn disc_text(s: &mut String, d: &DiscReport, indent: &str) {
                 t.mode,
                 t.start,
                 t.length,
-                human_size(t.length * if t.sector_mode == diskimg::optical::TrackMode::Audio { 2352 } else { 2048 }),
+                human_size(
+                    t.length
+                        * if t.sector_mode == diskimg::optical::TrackMode::Audio {
+                            2352
+                        } else {
+                            2048
+                        }
+                ),
                 if extra.is_empty() { "" } else { ", " },
                 extra.join(", "),
-                if d.default_track == Some(t.number) { " (default)" } else { "" }
+                if d.default_track == Some(t.number) {
+                    " (default)"
+                } else {
+                    ""
+                }
             );
             cd_text_line(s, &t.cd_text, &format!("{indent}      "));
             if let Some(c) = &t.content {

@@ -11,7 +11,11 @@ fn fails_with(image: &Path, needle: &str) {
     let o = run(diskimg().arg("info").arg(image));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success(), "{} was accepted", image.display());
-    assert!(err.contains(needle), "{}: expected \"{needle}\" in: {err}", image.display());
+    assert!(
+        err.contains(needle),
+        "{}: expected \"{needle}\" in: {err}",
+        image.display()
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
@@ -22,14 +26,46 @@ fn cue_sheets_naming_missing_short_or_overlapping_data() {
     let d = t.path();
     std::fs::write(d.join("small.bin"), vec![0u8; 10 * 2352]).unwrap();
     let cases = [
-        ("missing.cue", "FILE \"nothere.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\n", "nothere.bin"),
-        ("short.cue", "FILE \"small.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\n TRACK 02 AUDIO\n  INDEX 01 00:01:00\n", "too short"),
-        ("backwards.cue", "FILE \"small.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:05\n TRACK 02 AUDIO\n  INDEX 01 00:00:02\n", "starts before"),
-        ("order.cue", "FILE \"small.bin\" BINARY\n TRACK 02 AUDIO\n  INDEX 01 00:00:00\n TRACK 01 AUDIO\n  INDEX 01 00:00:05\n", "track 1 follows"),
-        ("track100.cue", "FILE \"small.bin\" BINARY\n TRACK 100 AUDIO\n  INDEX 01 00:00:00\n", "outside 1-99"),
-        ("noindex.cue", "FILE \"small.bin\" BINARY\n TRACK 01 AUDIO\n", "no INDEX 01"),
-        ("mode.cue", "FILE \"small.bin\" BINARY\n TRACK 01 MODE3/2352\n  INDEX 01 00:00:00\n", "MODE3/2352"),
-        ("mp3.cue", "FILE \"small.bin\" MP3\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\n", "MP3"),
+        (
+            "missing.cue",
+            "FILE \"nothere.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\n",
+            "nothere.bin",
+        ),
+        (
+            "short.cue",
+            "FILE \"small.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\n TRACK 02 AUDIO\n  INDEX 01 00:01:00\n",
+            "too short",
+        ),
+        (
+            "backwards.cue",
+            "FILE \"small.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:05\n TRACK 02 AUDIO\n  INDEX 01 00:00:02\n",
+            "starts before",
+        ),
+        (
+            "order.cue",
+            "FILE \"small.bin\" BINARY\n TRACK 02 AUDIO\n  INDEX 01 00:00:00\n TRACK 01 AUDIO\n  INDEX 01 00:00:05\n",
+            "track 1 follows",
+        ),
+        (
+            "track100.cue",
+            "FILE \"small.bin\" BINARY\n TRACK 100 AUDIO\n  INDEX 01 00:00:00\n",
+            "outside 1-99",
+        ),
+        (
+            "noindex.cue",
+            "FILE \"small.bin\" BINARY\n TRACK 01 AUDIO\n",
+            "no INDEX 01",
+        ),
+        (
+            "mode.cue",
+            "FILE \"small.bin\" BINARY\n TRACK 01 MODE3/2352\n  INDEX 01 00:00:00\n",
+            "MODE3/2352",
+        ),
+        (
+            "mp3.cue",
+            "FILE \"small.bin\" MP3\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\n",
+            "MP3",
+        ),
     ];
     for (name, text, needle) in cases {
         std::fs::write(d.join(name), text).unwrap();
@@ -37,7 +73,10 @@ fn cue_sheets_naming_missing_short_or_overlapping_data() {
     }
     let mut many = String::new();
     for i in 0..200 {
-        many.push_str(&format!("FILE \"small.bin\" BINARY\n TRACK {:02} AUDIO\n  INDEX 01 00:00:00\n", i % 99 + 1));
+        many.push_str(&format!(
+            "FILE \"small.bin\" BINARY\n TRACK {:02} AUDIO\n  INDEX 01 00:00:00\n",
+            i % 99 + 1
+        ));
     }
     std::fs::write(d.join("many.cue"), many).unwrap();
     fails_with(&d.join("many.cue"), "FILE commands");
@@ -45,11 +84,16 @@ fn cue_sheets_naming_missing_short_or_overlapping_data() {
 
 #[test]
 fn damaged_binary_descriptors() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let t = tempdir();
     let d = t.path();
     for out in ["a.nrg", "a.mds", "a.ccd"] {
-        ok(diskimg().args(["convert", "-q"]).arg(dir.join("mixed.cue")).arg(d.join(out)));
+        ok(diskimg()
+            .args(["convert", "-q"])
+            .arg(dir.join("mixed.cue"))
+            .arg(d.join(out)));
     }
     // NRG: a chunk length that runs past the footer (the CUEX length word set to 0x7fffffff).
     let mut nrg = std::fs::read(d.join("a.nrg")).unwrap();
@@ -74,7 +118,9 @@ fn damaged_binary_descriptors() {
     fails_with(&d.join("c.mds"), "too short");
     // CloneCD: the lead-out entries removed (every "Point=0xa2" becomes a track point 0x63 that
     // lies inside the image: no session end).
-    let ccd = std::fs::read_to_string(d.join("a.ccd")).unwrap().replace("Point=0xa2", "Point=0x00");
+    let ccd = std::fs::read_to_string(d.join("a.ccd"))
+        .unwrap()
+        .replace("Point=0xa2", "Point=0x00");
     std::fs::write(d.join("b.ccd"), ccd).unwrap();
     std::fs::copy(d.join("a.img"), d.join("b.img")).unwrap();
     fails_with(&d.join("b.ccd"), "lead-out");
@@ -89,10 +135,26 @@ fn toc_files_with_broken_syntax() {
     let d = t.path();
     std::fs::write(d.join("x.bin"), vec![0u8; 4 * 2352]).unwrap();
     let cases = [
-        ("open.toc", "CD_DA\nCD_TEXT { LANGUAGE 0 { TITLE \"x\" }\nTRACK AUDIO\nFILE \"x.bin\" 0\n", "not closed"),
-        ("fifo.toc", "CD_DA\nTRACK AUDIO\nFIFO \"/dev/zero\" 100\n", "FIFO"),
-        ("missing.toc", "CD_DA\nTRACK AUDIO\nFILE \"gone.bin\" 0\n", "gone.bin"),
-        ("nodata.toc", "CD_DA\nTRACK AUDIO\nCOPY\n", "at least one sector"),
+        (
+            "open.toc",
+            "CD_DA\nCD_TEXT { LANGUAGE 0 { TITLE \"x\" }\nTRACK AUDIO\nFILE \"x.bin\" 0\n",
+            "not closed",
+        ),
+        (
+            "fifo.toc",
+            "CD_DA\nTRACK AUDIO\nFIFO \"/dev/zero\" 100\n",
+            "FIFO",
+        ),
+        (
+            "missing.toc",
+            "CD_DA\nTRACK AUDIO\nFILE \"gone.bin\" 0\n",
+            "gone.bin",
+        ),
+        (
+            "nodata.toc",
+            "CD_DA\nTRACK AUDIO\nCOPY\n",
+            "at least one sector",
+        ),
     ];
     for (name, text, needle) in cases {
         std::fs::write(d.join(name), text).unwrap();

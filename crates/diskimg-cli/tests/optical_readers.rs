@@ -17,53 +17,110 @@ fn info(image: &Path) -> Value {
 }
 
 fn starts(v: &Value) -> Vec<i64> {
-    v["disc"]["tracks"].as_array().unwrap().iter().map(|t| t["start"].as_i64().unwrap()).collect()
+    v["disc"]["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["start"].as_i64().unwrap())
+        .collect()
 }
 
 #[test]
 fn data_track_files_equal_the_source_tree() {
-    let Some(dir) = fixtures("optical") else { return };
-    for name in ["mixed.cue", "chd.cue", "chdtoc.toc", "toc2cue.cue", "hand.toc"] {
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
+    for name in [
+        "mixed.cue",
+        "chd.cue",
+        "chdtoc.toc",
+        "toc2cue.cue",
+        "hand.toc",
+    ] {
         let out = tempdir();
-        ok(diskimg().arg("extract").arg("-q").arg(dir.join(name)).arg("-o").arg(out.path()));
+        ok(diskimg()
+            .arg("extract")
+            .arg("-q")
+            .arg(dir.join(name))
+            .arg("-o")
+            .arg(out.path()));
         assert_same_tree(out.path(), &dir.join("tree"), Compare::default(), name);
     }
 }
 
 #[test]
 fn gdi_high_density_track_is_the_default() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let v = info(&dir.join("game.gdi"));
     assert_eq!(starts(&v), vec![0, 484, 45000]);
     assert_eq!(v["disc"]["default_track"], 3);
     let out = tempdir();
-    ok(diskimg().args(["extract", "-q"]).arg(dir.join("game.gdi")).arg("-o").arg(out.path()));
-    assert_same_tree(out.path(), &dir.join("tree"), Compare::default(), "game.gdi");
-    let json = String::from_utf8(ok(diskimg().args(["info", "--json"]).arg(dir.join("game.gdi")))).unwrap();
-    assert!(json.contains("GD_DATA") && json.contains("OPTICAL_DATA"), "{json}");
+    ok(diskimg()
+        .args(["extract", "-q"])
+        .arg(dir.join("game.gdi"))
+        .arg("-o")
+        .arg(out.path()));
+    assert_same_tree(
+        out.path(),
+        &dir.join("tree"),
+        Compare::default(),
+        "game.gdi",
+    );
+    let json = String::from_utf8(ok(diskimg()
+        .args(["info", "--json"])
+        .arg(dir.join("game.gdi"))))
+    .unwrap();
+    assert!(
+        json.contains("GD_DATA") && json.contains("OPTICAL_DATA"),
+        "{json}"
+    );
 }
 
 #[test]
 fn multisession_data_session_is_read_at_its_lbas() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let v = info(&dir.join("extra.cue"));
     assert_eq!(v["disc"]["sessions"].as_array().unwrap().len(), 2);
     assert_eq!(starts(&v), vec![0, 11550]);
     assert_eq!(v["disc"]["default_track"], 2);
     let out = tempdir();
-    ok(diskimg().args(["extract", "-q"]).arg(dir.join("extra.cue")).arg("-o").arg(out.path()));
-    assert_same_tree(out.path(), &dir.join("tree"), Compare::default(), "extra.cue");
+    ok(diskimg()
+        .args(["extract", "-q"])
+        .arg(dir.join("extra.cue"))
+        .arg("-o")
+        .arg(out.path()));
+    assert_same_tree(
+        out.path(),
+        &dir.join("tree"),
+        Compare::default(),
+        "extra.cue",
+    );
     // Track 1 is audio: naming it is a clear error.
-    let o = run(diskimg().args(["ls", "--track", "1"]).arg(dir.join("extra.cue")));
+    let o = run(diskimg()
+        .args(["ls", "--track", "1"])
+        .arg(dir.join("extra.cue")));
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("audio"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("audio"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn track_positions_equal_cd_info() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let Some(_) = tool("cd-info") else { return };
-    let mut cases = vec![("--cue-file", dir.join("chd.cue")), ("--cue-file", dir.join("vcd.cue"))];
+    let mut cases = vec![
+        ("--cue-file", dir.join("chd.cue")),
+        ("--cue-file", dir.join("vcd.cue")),
+    ];
     let public = Path::new("/work/shared/corpus/public/libcdio");
     for n in ["p1.nrg", "videocd.nrg"] {
         if public.join(n).exists() {
@@ -71,14 +128,19 @@ fn track_positions_equal_cd_info() {
         }
     }
     for (flag, image) in cases {
-        let out = ok(Command::new("cd-info").args(["--no-device-info", "--no-cddb", flag]).arg(&image));
+        let out = ok(Command::new("cd-info")
+            .args(["--no-device-info", "--no-cddb", flag])
+            .arg(&image));
         let theirs: Vec<i64> = String::from_utf8_lossy(&out)
             .lines()
             .filter_map(|l| {
                 let w: Vec<&str> = l.split_whitespace().collect();
-                (w.len() > 2 && w[0].ends_with(':') && w[0] != "170:" && w[0].trim_end_matches(':').parse::<u32>().is_ok())
-                    .then(|| w[2].parse().ok())
-                    .flatten()
+                (w.len() > 2
+                    && w[0].ends_with(':')
+                    && w[0] != "170:"
+                    && w[0].trim_end_matches(':').parse::<u32>().is_ok())
+                .then(|| w[2].parse().ok())
+                .flatten()
             })
             .collect();
         assert_eq!(starts(&info(&image)), theirs, "{}", image.display());
@@ -87,7 +149,9 @@ fn track_positions_equal_cd_info() {
 
 #[test]
 fn cue_and_toc_metadata() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let v = info(&dir.join("mixed.cue"));
     assert_eq!(starts(&v), vec![0, 484, 634]);
     let d = &v["disc"];
@@ -101,7 +165,12 @@ fn cue_and_toc_metadata() {
     assert_eq!(d["tracks"][0]["mode"], "MODE1/2048");
     let t = info(&dir.join("hand.toc"));
     assert_eq!(starts(&t), vec![0, 484, 634]);
-    let idx: Vec<i64> = t["disc"]["tracks"][1]["indexes"].as_array().unwrap().iter().map(|i| i["start"].as_i64().unwrap()).collect();
+    let idx: Vec<i64> = t["disc"]["tracks"][1]["indexes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["start"].as_i64().unwrap())
+        .collect();
     assert_eq!(idx, vec![334, 484, 559]);
     assert_eq!(t["disc"]["tracks"][1]["pregap_stored"], 0);
     assert_eq!(t["disc"]["cd_text"]["title"], "Hand TOC");
@@ -109,19 +178,34 @@ fn cue_and_toc_metadata() {
 
 #[test]
 fn audio_tracks_equal_the_pcm_sox_made() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let a1 = std::fs::read(dir.join("a1.raw")).unwrap();
     let a2 = std::fs::read(dir.join("a2.raw")).unwrap();
     let pregap_a1 = std::fs::read(dir.join("a1_pregap.raw")).unwrap();
     // chdman's toc stores audio big-endian and its track 2 spans the stored pregap again.
-    for (name, t2) in [("mixed.cue", &a1), ("hand.toc", &a1), ("chd.cue", &a1), ("chdtoc.toc", &pregap_a1)] {
+    for (name, t2) in [
+        ("mixed.cue", &a1),
+        ("hand.toc", &a1),
+        ("chd.cue", &a1),
+        ("chdtoc.toc", &pregap_a1),
+    ] {
         let out = tempdir();
-        ok(diskimg().args(["extract", "-q", "--tracks"]).arg(dir.join(name)).arg("-o").arg(out.path()));
+        ok(diskimg()
+            .args(["extract", "-q", "--tracks"])
+            .arg(dir.join(name))
+            .arg("-o")
+            .arg(out.path()));
         let w2 = std::fs::read(out.path().join("Track 02.wav")).unwrap();
         let w3 = std::fs::read(out.path().join("Track 03.wav")).unwrap();
         assert_eq!(&w2[44..], &t2[..], "{name} track 2");
         assert_eq!(&w3[44..], &a2[..], "{name} track 3");
-        assert_eq!(std::fs::read(out.path().join("Track 01.iso")).unwrap(), std::fs::read(dir.join("data.iso")).unwrap(), "{name} track 1");
+        assert_eq!(
+            std::fs::read(out.path().join("Track 01.iso")).unwrap(),
+            std::fs::read(dir.join("data.iso")).unwrap(),
+            "{name} track 1"
+        );
         // The library's WAV stream (what FUSE serves) is the same bytes.
         let disc = diskimg::ops::optical::open_disc(&dir.join(name)).unwrap();
         let stream = WavStream::new(disc, 2).unwrap();
@@ -137,7 +221,9 @@ fn audio_tracks_equal_the_pcm_sox_made() {
 
 #[test]
 fn video_cd_and_public_samples() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let ls = String::from_utf8(ok(diskimg().arg("ls").arg(dir.join("vcd.cue")))).unwrap();
     for d in ["MPEGAV", "VCD"] {
         assert!(ls.lines().any(|l| l == d), "{ls}");

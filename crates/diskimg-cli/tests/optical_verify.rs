@@ -24,10 +24,16 @@ fn regenerates(bin: &Path) -> (u64, u64) {
         match kind {
             SectorKind::Mode1 => sector::encode(&mut ours, lba, kind, &s[16..2064], None),
             SectorKind::Mode2Form1 => sector::encode(&mut ours, lba, kind, &s[24..2072], sub(true)),
-            SectorKind::Mode2Form2 if s[2348..] != [0; 4] => sector::encode(&mut ours, lba, kind, &s[24..2348], sub(true)),
+            SectorKind::Mode2Form2 if s[2348..] != [0; 4] => {
+                sector::encode(&mut ours, lba, kind, &s[24..2348], sub(true))
+            }
             _ => continue,
         }
-        assert!(ours == *s, "{}: sector {i} ({kind:?}) re-encodes differently", bin.display());
+        assert!(
+            ours == *s,
+            "{}: sector {i} ({kind:?}) re-encodes differently",
+            bin.display()
+        );
         match kind {
             SectorKind::Mode2Form2 => form2 += 1,
             _ => form1 += 1,
@@ -44,7 +50,9 @@ fn verify_json(image: &Path) -> (bool, Value) {
 
 #[test]
 fn vcdimager_sectors_check_good_and_re_encode_identically() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let (f1, f2) = regenerates(&dir.join("vcd.bin"));
     assert!(f1 > 100 && f2 > 100, "form 1: {f1}, form 2: {f2}");
     let (ok, v) = verify_json(&dir.join("vcd.cue"));
@@ -71,10 +79,15 @@ fn libcdio_mode1_sectors_check_good_and_re_encode_identically() {
 
 #[test]
 fn our_raw_sectors_check_good_and_damage_is_found() {
-    let Some(dir) = fixtures("optical") else { return };
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
     let t = tempdir();
     let cue = t.path().join("raw.cue");
-    ok(diskimg().args(["convert", "-q", "-o", "mode=MODE1/2352"]).arg(dir.join("mixed.cue")).arg(&cue));
+    ok(diskimg()
+        .args(["convert", "-q", "-o", "mode=MODE1/2352"])
+        .arg(dir.join("mixed.cue"))
+        .arg(&cue));
     let (good, v) = verify_json(&cue);
     assert!(good, "{v}");
     assert_eq!(v["checks"][0]["data"]["good"], 334);
@@ -88,10 +101,17 @@ fn our_raw_sectors_check_good_and_damage_is_found() {
     let (good, v) = verify_json(&cue);
     assert!(!good);
     let d = &v["checks"][0]["data"];
-    assert_eq!((d["bad_edc"].as_u64(), d["bad_ecc"].as_u64()), (Some(1), Some(1)), "{d}");
+    assert_eq!(
+        (d["bad_edc"].as_u64(), d["bad_ecc"].as_u64()),
+        (Some(1), Some(1)),
+        "{d}"
+    );
     assert_eq!(d["bad_sectors"], serde_json::json!([20, 30]));
     let text = String::from_utf8(run(diskimg().arg("verify").arg(&cue)).stdout).unwrap();
-    assert!(text.contains("FAILED") && text.contains("first at LBA 20"), "{text}");
+    assert!(
+        text.contains("FAILED") && text.contains("first at LBA 20"),
+        "{text}"
+    );
     // A cooked image has nothing to check, and says so.
     let (good, v) = verify_json(&dir.join("mixed.cue"));
     assert!(good);

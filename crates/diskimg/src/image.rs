@@ -73,7 +73,11 @@ impl DiscLayer {
         };
         Err(Error::not_found(format!(
             "track {n} {why} (data tracks: {})",
-            if data.is_empty() { "none".to_owned() } else { data.join(", ") }
+            if data.is_empty() {
+                "none".to_owned()
+            } else {
+                data.join(", ")
+            }
         )))
     }
 

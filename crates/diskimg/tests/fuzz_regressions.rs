@@ -6,7 +6,9 @@ use std::path::Path;
 #[test]
 fn kept_fuzz_findings_do_not_panic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions");
-    for target in ["open", "iso9660", "mbr", "gpt", "udf", "cue", "toc", "nrg", "mds", "ccd", "cdi", "gdi"] {
+    for target in [
+        "open", "iso9660", "mbr", "gpt", "udf", "cue", "toc", "nrg", "mds", "ccd", "cdi", "gdi",
+    ] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else {
             continue;
         };

@@ -12,11 +12,18 @@ use diskimg::ops::optical::open_disc;
 use diskimg::optical::convert::{ConvertOptions, DataMode, convert, planned_bytes};
 
 pub fn run(a: ConvertArgs) -> Result<()> {
-    let mut opts = ConvertOptions { split: a.split, replace: a.overwrite, track: a.track, ..Default::default() };
+    let mut opts = ConvertOptions {
+        split: a.split,
+        replace: a.overwrite,
+        track: a.track,
+        ..Default::default()
+    };
     for o in &a.options {
         match o.split_once('=') {
             Some(("mode", v)) => opts.mode = Some(DataMode::parse(v)?),
-            _ => bail!("unknown option \"{o}\" (disc outputs take mode=MODE1/2352 or mode=MODE1/2048)"),
+            _ => bail!(
+                "unknown option \"{o}\" (disc outputs take mode=MODE1/2352 or mode=MODE1/2048)"
+            ),
         }
     }
     let disc = open_disc(&a.input)?;
@@ -33,7 +40,11 @@ pub fn run(a: ConvertArgs) -> Result<()> {
         eprintln!("diskimg: note: {n}");
     }
     if !a.quiet {
-        let names: Vec<String> = report.outputs.iter().map(|p| p.display().to_string()).collect();
+        let names: Vec<String> = report
+            .outputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         eprintln!("wrote {} ({})", names.join(", "), human_size(report.bytes));
     }
     Ok(())

@@ -19,20 +19,32 @@ pub fn run(a: ExtractArgs) -> Result<()> {
     };
     if a.tracks {
         let Some(d) = &image.content().disc else {
-            bail!("{}: --tracks applies to optical disc images", a.image.display());
+            bail!(
+                "{}: --tracks applies to optical disc images",
+                a.image.display()
+            );
         };
         let only: Vec<u8> = a.select.track.into_iter().collect();
         let bar = Bar::new(a.quiet);
-        let r = diskimg::ops::optical::extract_tracks(&d.disc, &dest, &only, existing == Existing::Replace, &|n| {
-            diskimg::ops::extract::Progress::advance(&bar, n, 0)
-        });
+        let r = diskimg::ops::optical::extract_tracks(
+            &d.disc,
+            &dest,
+            &only,
+            existing == Existing::Replace,
+            &|n| diskimg::ops::extract::Progress::advance(&bar, n, 0),
+        );
         bar.finish();
         let r = r.map_err(|e| e.with_file(&a.image))?;
         for n in &r.notes {
             eprintln!("diskimg: note: {n}");
         }
         if !a.quiet {
-            eprintln!("wrote {} tracks ({}) to {}", r.files.len(), human_size(r.bytes), dest.display());
+            eprintln!(
+                "wrote {} tracks ({}) to {}",
+                r.files.len(),
+                human_size(r.bytes),
+                dest.display()
+            );
         }
         return Ok(());
     }

@@ -28,7 +28,11 @@ pub fn run(a: VerifyArgs) -> Result<()> {
             };
             println!("{}: {tag}: {}", c.name, c.detail);
         }
-        println!("{}: {}", report.file, if report.ok { "ok" } else { "FAILED" });
+        println!(
+            "{}: {}",
+            report.file,
+            if report.ok { "ok" } else { "FAILED" }
+        );
     }
     if !report.ok {
         std::process::exit(1);

@@ -2,16 +2,16 @@
 //! and of the tests that replay the fuzzers' findings. Errors are expected and ignored; a
 //! panic, a hang or an unbounded allocation is the bug being looked for.
 
+use crate::device::BlockDevice;
 use crate::device::DeviceRef;
 use crate::fs::{FileSystem, FileSystemExt, FileType};
 use crate::image::{Image, Layer};
-use crate::device::BlockDevice;
 use crate::io::{MemorySource, ReadAt};
+use crate::ops::info::InfoReport;
 use crate::optical::audio::WavStream;
 use crate::optical::disc::{DataFile, Disc};
 use crate::optical::files::ZeroFiles;
 use crate::optical::{UserDataView, ccd, cdi, cue, gdi, mds, nrg, toc};
-use crate::ops::info::InfoReport;
 use crate::partition::{gpt::Gpt, mbr::Mbr};
 use std::sync::Arc;
 
@@ -89,7 +89,11 @@ fn disc(d: crate::Result<Disc>) {
     }
     let bins = [cue::BinFile {
         name: "x.bin".into(),
-        tracks: d.tracks.iter().map(|t| (t.number, t.mode_name(), t.first, t.length())).collect(),
+        tracks: d
+            .tracks
+            .iter()
+            .map(|t| (t.number, t.mode_name(), t.first, t.length()))
+            .collect(),
     }];
     let _ = cue::write(&d, &bins);
     let _ = crate::optical::cdtext::encode(&d);

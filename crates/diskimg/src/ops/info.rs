@@ -184,7 +184,11 @@ impl DiscReport {
         let disc = &d.disc;
         DiscReport {
             format: disc.format,
-            files: disc.files.iter().map(|f| f.path.display().to_string()).collect(),
+            files: disc
+                .files
+                .iter()
+                .map(|f| f.path.display().to_string())
+                .collect(),
             catalog: disc.catalog.clone(),
             cd_text: disc.cd_text.clone(),
             sessions: disc
@@ -209,11 +213,20 @@ impl DiscReport {
                 .map(|t| {
                     let mut indexes = Vec::new();
                     if t.pregap() > 0 {
-                        indexes.push(IndexReport { number: 0, start: t.first });
+                        indexes.push(IndexReport {
+                            number: 0,
+                            start: t.first,
+                        });
                     }
-                    indexes.push(IndexReport { number: 1, start: t.start });
+                    indexes.push(IndexReport {
+                        number: 1,
+                        start: t.start,
+                    });
                     for (i, &at) in t.indexes.iter().enumerate() {
-                        indexes.push(IndexReport { number: u8::try_from(i + 2).unwrap_or(99), start: at });
+                        indexes.push(IndexReport {
+                            number: u8::try_from(i + 2).unwrap_or(99),
+                            start: at,
+                        });
                     }
                     let pregap_stored = t
                         .runs

@@ -21,10 +21,21 @@ pub fn open_disc(path: &Path) -> Result<Arc<Disc>> {
         return Ok(d.disc.clone());
     }
     if image.root.container.is_some() {
-        return Err(Error::unsupported("disc", format!("{}: a container is not an optical disc image", path.display())));
+        return Err(Error::unsupported(
+            "disc",
+            format!(
+                "{}: a container is not an optical disc image",
+                path.display()
+            ),
+        ));
     }
     let src = FileSource::open(path)?;
-    raw::from_user_data(DataFile { path: path.to_path_buf(), source: Arc::new(src) }).map(Arc::new).map_err(|e| e.with_file(path))
+    raw::from_user_data(DataFile {
+        path: path.to_path_buf(),
+        source: Arc::new(src),
+    })
+    .map(Arc::new)
+    .map_err(|e| e.with_file(path))
 }
 
 /// Whether a file name is that of a disc image format diskimg writes.
@@ -45,7 +56,13 @@ pub struct TracksSummary {
 
 /// Writes every track of `disc` (or those in `only`) into `dir`: audio tracks as
 /// `Track NN.wav`, data tracks as `Track NN.iso`.
-pub fn extract_tracks(disc: &Arc<Disc>, dir: &Path, only: &[u8], replace: bool, progress: &dyn Fn(u64)) -> Result<TracksSummary> {
+pub fn extract_tracks(
+    disc: &Arc<Disc>,
+    dir: &Path,
+    only: &[u8],
+    replace: bool,
+    progress: &dyn Fn(u64),
+) -> Result<TracksSummary> {
     std::fs::create_dir_all(dir).map_err(|e| Error::from(e).with_file(dir))?;
     let mut out = TracksSummary::default();
     for n in only {
@@ -69,7 +86,8 @@ pub fn extract_tracks(disc: &Arc<Disc>, dir: &Path, only: &[u8], replace: bool, 
                 if n == 0 {
                     return Err(Error::new(ErrorKind::Io, "WAV stream ended early"));
                 }
-                w.write_all(&buf[..n]).map_err(|e| Error::from(e).with_file(&path))?;
+                w.write_all(&buf[..n])
+                    .map_err(|e| Error::from(e).with_file(&path))?;
                 progress(n as u64);
                 pos += n as u64;
             }
@@ -80,9 +98,17 @@ pub fn extract_tracks(disc: &Arc<Disc>, dir: &Path, only: &[u8], replace: bool, 
             out.files.push(path);
         } else {
             let path = dir.join(format!("Track {:02}.iso", t.number));
-            let opts = ConvertOptions { replace, track: Some(t.number), ..Default::default() };
+            let opts = ConvertOptions {
+                replace,
+                track: Some(t.number),
+                ..Default::default()
+            };
             let r = convert::convert(disc, &path, &opts, progress)?;
-            out.notes.extend(r.notes.into_iter().filter(|n| !n.starts_with("audio track") && !n.starts_with("data track")));
+            out.notes.extend(
+                r.notes
+                    .into_iter()
+                    .filter(|n| !n.starts_with("audio track") && !n.starts_with("data track")),
+            );
             out.bytes += r.bytes;
             out.files.extend(r.outputs);
         }

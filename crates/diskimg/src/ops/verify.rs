@@ -69,7 +69,11 @@ pub fn verify(image: &Image, progress: &(dyn Fn(u64) + Sync)) -> Result<VerifyRe
         });
     }
     let ok = checks.iter().all(|c| c.status != Status::Failed);
-    Ok(VerifyReport { file: image.path.display().to_string(), checks, ok })
+    Ok(VerifyReport {
+        file: image.path.display().to_string(),
+        checks,
+        ok,
+    })
 }
 
 /// EDC/ECC of the raw sectors of each data track of an optical disc image.
@@ -117,5 +121,9 @@ fn extra(t: &crate::optical::verify::TrackCheck) -> String {
     if t.not_stored > 0 {
         parts.push(format!("{} not stored raw", t.not_stored));
     }
-    if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
 }

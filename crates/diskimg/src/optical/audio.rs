@@ -14,20 +14,30 @@ pub const WAV_HEADER: u64 = 44;
 /// Where a WAVE file's samples are: offset and length of its `data` chunk.
 pub fn wave_data(file: &DataFile) -> Result<(u64, u64)> {
     let src = &file.source;
-    let bad = |msg: &str| Error::corrupt("wave", "RIFF header", 0, format!("{}: {msg}", file.path.display()));
+    let bad = |msg: &str| {
+        Error::corrupt(
+            "wave",
+            "RIFF header",
+            0,
+            format!("{}: {msg}", file.path.display()),
+        )
+    };
     let mut head = [0u8; 12];
-    src.read_exact_at(0, &mut head).map_err(|_| bad("too short"))?;
+    src.read_exact_at(0, &mut head)
+        .map_err(|_| bad("too short"))?;
     if &head[..4] != b"RIFF" || &head[8..12] != b"WAVE" {
         return Err(bad("not a RIFF WAVE file"));
     }
     let mut at = 12u64;
     for _ in 0..64 {
         let mut ch = [0u8; 8];
-        src.read_exact_at(at, &mut ch).map_err(|_| bad("no data chunk"))?;
+        src.read_exact_at(at, &mut ch)
+            .map_err(|_| bad("no data chunk"))?;
         let len = u64::from(u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]));
         if &ch[..4] == b"fmt " {
             let mut fmt = [0u8; 16];
-            src.read_exact_at(at + 8, &mut fmt).map_err(|_| bad("short fmt chunk"))?;
+            src.read_exact_at(at + 8, &mut fmt)
+                .map_err(|_| bad("short fmt chunk"))?;
             let tag = u16::from_le_bytes([fmt[0], fmt[1]]);
             let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
             let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
@@ -35,7 +45,10 @@ pub fn wave_data(file: &DataFile) -> Result<(u64, u64)> {
             if tag != 1 || channels != 2 || rate != 44100 || bits != 16 {
                 return Err(Error::unsupported(
                     "wave",
-                    format!("{}: only 16-bit stereo 44.1 kHz PCM can be a CD track", file.path.display()),
+                    format!(
+                        "{}: only 16-bit stereo 44.1 kHz PCM can be a CD track",
+                        file.path.display()
+                    ),
                 ));
             }
         } else if &ch[..4] == b"data" {
@@ -46,7 +59,6 @@ pub fn wave_data(file: &DataFile) -> Result<(u64, u64)> {
     }
     Err(bad("no data chunk in the first 64 chunks"))
 }
-
 
 /// The 44-byte header of a 16-bit stereo 44.1 kHz PCM WAV file of `data_len` bytes.
 pub fn wav_header(data_len: u64) -> [u8; 44] {
@@ -84,10 +96,17 @@ impl WavStream {
             .track(number)
             .ok_or_else(|| Error::not_found(format!("track {number} does not exist")))?;
         if t.mode != TrackMode::Audio {
-            return Err(Error::invalid_input(format!("track {number} is a data track, not audio")));
+            return Err(Error::invalid_input(format!(
+                "track {number} is a data track, not audio"
+            )));
         }
         let (start, sectors) = (t.start, t.length());
-        Ok(WavStream { header: wav_header(sectors * RAW as u64), disc, start, sectors })
+        Ok(WavStream {
+            header: wav_header(sectors * RAW as u64),
+            disc,
+            start,
+            sectors,
+        })
     }
 
     /// Length of the PCM data in bytes.

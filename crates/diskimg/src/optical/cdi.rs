@@ -15,7 +15,9 @@
 //! sessions (volume name, catalog). No tool writes CDI here: the reader is tested on images
 //! built from this description in tests.
 
-use super::disc::{DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode};
+use super::disc::{
+    DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
+};
 use crate::error::{Error, Result};
 use crate::io::{ReadAt, read_vec};
 
@@ -35,7 +37,9 @@ pub const MAX_INDEXES: usize = 100;
 pub const MAX_CDTEXT_BLOCKS: u32 = 64;
 
 /// The mark before every track's fields.
-pub const TRACK_MARK: [u8; 20] = [0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+pub const TRACK_MARK: [u8; 20] = [
+    0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+];
 
 /// Version and descriptor offset from the footer.
 pub fn footer(src: &dyn ReadAt) -> Option<(u32, u64)> {
@@ -50,7 +54,11 @@ pub fn footer(src: &dyn ReadAt) -> Option<(u32, u64)> {
     if pos == 0 || !matches!(version, V2 | V3 | V35) {
         return None;
     }
-    let start = if version == V35 { size.checked_sub(pos)? } else { pos };
+    let start = if version == V35 {
+        size.checked_sub(pos)?
+    } else {
+        pos
+    };
     (start < size - 8).then_some((version, start))
 }
 
@@ -65,7 +73,10 @@ impl Cursor<'_> {
         Error::corrupt(FORMAT, "descriptor", self.base + self.at as u64, msg)
     }
     fn take(&mut self, n: usize) -> Result<&[u8]> {
-        let s = self.b.get(self.at..self.at + n).ok_or_else(|| self.err("descriptor ends early"))?;
+        let s = self
+            .b
+            .get(self.at..self.at + n)
+            .ok_or_else(|| self.err("descriptor ends early"))?;
         self.at += n;
         Ok(s)
     }
@@ -88,9 +99,21 @@ impl Cursor<'_> {
 /// Opens a DiscJuggler image.
 pub fn open(file: DataFile) -> Result<Disc> {
     let src = file.source.clone();
-    let (version, start) = footer(src.as_ref()).ok_or_else(|| Error::corrupt(FORMAT, "footer", src.size(), "no DiscJuggler version and descriptor offset"))?;
-    let bytes = read_vec(src.as_ref(), start, src.size() - start, MAX_DESCRIPTOR).map_err(|e| e.with_format(FORMAT))?;
-    let mut c = Cursor { b: &bytes, at: 0, base: start };
+    let (version, start) = footer(src.as_ref()).ok_or_else(|| {
+        Error::corrupt(
+            FORMAT,
+            "footer",
+            src.size(),
+            "no DiscJuggler version and descriptor offset",
+        )
+    })?;
+    let bytes = read_vec(src.as_ref(), start, src.size() - start, MAX_DESCRIPTOR)
+        .map_err(|e| e.with_format(FORMAT))?;
+    let mut c = Cursor {
+        b: &bytes,
+        at: 0,
+        base: start,
+    };
     let mut disc = Disc::new(FORMAT);
     disc.files.push(file);
     let sessions = c.u16()?;
@@ -101,12 +124,26 @@ pub fn open(file: DataFile) -> Result<Disc> {
     for s in 1..=sessions {
         let tracks = c.u16()?;
         if disc.tracks.len() + usize::from(tracks) > super::disc::MAX_TRACKS {
-            return Err(Error::limit(FORMAT, "descriptor", start, "more than 99 tracks"));
+            return Err(Error::limit(
+                FORMAT,
+                "descriptor",
+                start,
+                "more than 99 tracks",
+            ));
         }
         let session = u8::try_from(s).unwrap_or(u8::MAX);
-        disc.sessions.push(Session { number: session, kind: SessionKind::CdRom });
+        disc.sessions.push(Session {
+            number: session,
+            kind: SessionKind::CdRom,
+        });
         for _ in 0..tracks {
-            let t = read_track(&mut c, version, session, u8::try_from(disc.tracks.len() + 1).unwrap_or(u8::MAX), &mut posn)?;
+            let t = read_track(
+                &mut c,
+                version,
+                session,
+                u8::try_from(disc.tracks.len() + 1).unwrap_or(u8::MAX),
+                &mut posn,
+            )?;
             disc.tracks.push(t);
         }
         c.skip(if version == V2 { 12 } else { 13 })?;
@@ -116,7 +153,13 @@ pub fn open(file: DataFile) -> Result<Disc> {
     Ok(disc)
 }
 
-fn read_track(c: &mut Cursor<'_>, version: u32, session: u8, number: u8, posn: &mut u64) -> Result<Track> {
+fn read_track(
+    c: &mut Cursor<'_>,
+    version: u32,
+    session: u8,
+    number: u8,
+    posn: &mut u64,
+) -> Result<Track> {
     if c.u32()? != 0 {
         c.skip(8)?; // DiscJuggler 3.00.780's extra data
     }
@@ -131,7 +174,7 @@ fn read_track(c: &mut Cursor<'_>, version: u32, session: u8, number: u8, posn: &
         c.skip(8)?; // 4.x: maximum length and medium type follow the flag
     }
     let nidx = usize::from(c.u16()?);
-    if nidx < 2 || nidx > MAX_INDEXES {
+    if !(2..=MAX_INDEXES).contains(&nidx) {
         return Err(c.err(format!("track {number}: {nidx} index entries")));
     }
     let mut idx = Vec::with_capacity(nidx);
@@ -181,16 +224,24 @@ fn read_track(c: &mut Cursor<'_>, version: u32, session: u8, number: u8, posn: &
         (2, 2) => (TrackMode::Mode2Mixed, Stored::Raw, Sub::None),
         (2, 3) => (TrackMode::Mode2Mixed, Stored::Raw, Sub::Q16),
         (2, 4) => (TrackMode::Mode2Mixed, Stored::Raw, Sub::Interleaved),
-        _ => return Err(Error::unsupported(FORMAT, format!("track {number}: mode {mode} with read mode {read_mode}"))),
+        _ => {
+            return Err(Error::unsupported(
+                FORMAT,
+                format!("track {number}: mode {mode} with read mode {read_mode}"),
+            ));
+        }
     };
-    let stride = u64::from(stored.size()) + match sub {
-        Sub::Interleaved => 96,
-        Sub::Q16 => 16,
-        _ => 0,
-    };
+    let stride = u64::from(stored.size())
+        + match sub {
+            Sub::Interleaved => 96,
+            Sub::Q16 => 16,
+            _ => 0,
+        };
     let pregap = idx[0];
     if total == 0 || pregap >= total {
-        return Err(c.err(format!("track {number}: pregap {pregap} of a {total}-sector track")));
+        return Err(c.err(format!(
+            "track {number}: pregap {pregap} of a {total}-sector track"
+        )));
     }
     let mut indexes = Vec::new();
     let mut at = start;
@@ -199,9 +250,20 @@ fn read_track(c: &mut Cursor<'_>, version: u32, session: u8, number: u8, posn: &
         indexes.push(at);
     }
     let first = start - pregap as i64;
-    let run = Run { lba: first, count: total, source: Source::File { file: 0, offset: *posn, stored, swap: false }, sub };
+    let run = Run {
+        lba: first,
+        count: total,
+        source: Source::File {
+            file: 0,
+            offset: *posn,
+            stored,
+            swap: false,
+        },
+        sub,
+    };
     *posn = posn.saturating_add(total.saturating_mul(stride));
-    let isrc = (isrc_valid && isrc.iter().all(u8::is_ascii_alphanumeric)).then(|| String::from_utf8_lossy(&isrc).into_owned());
+    let isrc = (isrc_valid && isrc.iter().all(u8::is_ascii_alphanumeric))
+        .then(|| String::from_utf8_lossy(&isrc).into_owned());
     Ok(Track {
         number,
         session,
@@ -245,7 +307,10 @@ pub(crate) mod build {
             d.extend_from_slice(&(tracks.len() as u16).to_le_bytes());
             for (ti, t) in tracks.iter().enumerate() {
                 let total = t.pregap + t.length;
-                data.extend(std::iter::repeat_n(fill, (total * size_of(t.read_mode)) as usize));
+                data.extend(std::iter::repeat_n(
+                    fill,
+                    (total * size_of(t.read_mode)) as usize,
+                ));
                 d.extend_from_slice(&0u32.to_le_bytes());
                 d.extend_from_slice(&TRACK_MARK);
                 d.extend_from_slice(&[0; 4]);
@@ -293,7 +358,11 @@ pub(crate) mod build {
         let start = data.len();
         data.extend_from_slice(&d);
         data.extend_from_slice(&version.to_le_bytes());
-        let pos = if version == V35 { (d.len() + 8) as u32 } else { start as u32 };
+        let pos = if version == V35 {
+            (d.len() + 8) as u32
+        } else {
+            start as u32
+        };
         data.extend_from_slice(&pos.to_le_bytes());
         data
     }
@@ -307,7 +376,10 @@ mod tests {
     use std::sync::Arc;
 
     fn disc(bytes: Vec<u8>) -> Result<Disc> {
-        open(DataFile { path: "t.cdi".into(), source: Arc::new(MemorySource::new(bytes)) })
+        open(DataFile {
+            path: "t.cdi".into(),
+            source: Arc::new(MemorySource::new(bytes)),
+        })
     }
 
     #[test]
@@ -316,25 +388,55 @@ mod tests {
             let img = image(
                 v,
                 &[
-                    vec![Spec { mode: 0, read_mode: 2, pregap: 150, length: 300, start: 0 }],
-                    vec![Spec { mode: 1, read_mode: 0, pregap: 150, length: 100, start: 11700 }],
+                    vec![Spec {
+                        mode: 0,
+                        read_mode: 2,
+                        pregap: 150,
+                        length: 300,
+                        start: 0,
+                    }],
+                    vec![Spec {
+                        mode: 1,
+                        read_mode: 0,
+                        pregap: 150,
+                        length: 100,
+                        start: 11700,
+                    }],
                 ],
                 0,
             );
             let d = disc(img).unwrap_or_else(|e| panic!("{v:#x}: {e}"));
             assert_eq!(d.sessions.len(), 2);
             let (t1, t2) = (&d.tracks[0], &d.tracks[1]);
-            assert_eq!((t1.first, t1.start, t1.end, t1.mode), (-150, 0, 300, TrackMode::Audio));
-            assert_eq!((t2.first, t2.start, t2.end, t2.mode), (11550, 11700, 11800, TrackMode::Mode1));
+            assert_eq!(
+                (t1.first, t1.start, t1.end, t1.mode),
+                (-150, 0, 300, TrackMode::Audio)
+            );
+            assert_eq!(
+                (t2.first, t2.start, t2.end, t2.mode),
+                (11550, 11700, 11800, TrackMode::Mode1)
+            );
             assert_eq!(t2.isrc.as_deref(), Some("USXXX2300001"));
-            let Source::File { offset, .. } = t2.runs[0].source else { panic!() };
+            let Source::File { offset, .. } = t2.runs[0].source else {
+                panic!()
+            };
             assert_eq!(offset, 450 * 2352);
         }
     }
 
     #[test]
     fn damaged_images_are_errors() {
-        let ok = image(V35, &[vec![Spec { mode: 1, read_mode: 2, pregap: 150, length: 10, start: 0 }]], 0);
+        let ok = image(
+            V35,
+            &[vec![Spec {
+                mode: 1,
+                read_mode: 2,
+                pregap: 150,
+                length: 10,
+                start: 0,
+            }]],
+            0,
+        );
         assert!(disc(ok.clone()).is_ok());
         // The footer's descriptor length made larger than the file.
         let mut bad = ok.clone();
@@ -351,7 +453,17 @@ mod tests {
         mark[at + 2] = 9;
         assert!(disc(mark).unwrap_err().to_string().contains("start mark"));
         // A data file shorter than the tracks.
-        let short = image(V2, &[vec![Spec { mode: 1, read_mode: 2, pregap: 150, length: 10, start: 0 }]], 0);
+        let short = image(
+            V2,
+            &[vec![Spec {
+                mode: 1,
+                read_mode: 2,
+                pregap: 150,
+                length: 10,
+                start: 0,
+            }]],
+            0,
+        );
         let desc_len = short.len() - 160 * 2352;
         let mut s = short[..10 * 2352].to_vec();
         s.extend_from_slice(&short[short.len() - desc_len..]);

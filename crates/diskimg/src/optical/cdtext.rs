@@ -22,7 +22,11 @@ const TYPES: [(u8, &str); 8] = [
 
 /// Album text and `(track, text)` of each track from packs (a 4-byte header is skipped).
 pub fn decode(data: &[u8]) -> (CdText, Vec<(u8, CdText)>) {
-    let data = if data.len() % 18 == 4 { &data[4..] } else { data };
+    let data = if data.len() % 18 == 4 {
+        &data[4..]
+    } else {
+        data
+    };
     let mut album = CdText::default();
     let mut tracks: Vec<(u8, CdText)> = Vec::new();
     for (ty, key) in TYPES {
@@ -35,9 +39,8 @@ pub fn decode(data: &[u8]) -> (CdText, Vec<(u8, CdText)>) {
         for p in &packs {
             text.extend_from_slice(&p[4..16]);
         }
-        let mut track = first[1] & 0x7f;
         let mut prev = String::new();
-        for piece in text.split(|&b| b == 0) {
+        for (track, piece) in (first[1] & 0x7f..=u8::MAX).zip(text.split(|&b| b == 0)) {
             if track > 99 {
                 break;
             }
@@ -52,14 +55,17 @@ pub fn decode(data: &[u8]) -> (CdText, Vec<(u8, CdText)>) {
                     if !tracks.iter().any(|(n, _)| *n == track) {
                         tracks.push((track, CdText::default()));
                     }
-                    &mut tracks.iter_mut().find(|(n, _)| *n == track).map(|x| &mut x.1).expect("just added")
+                    &mut tracks
+                        .iter_mut()
+                        .find(|(n, _)| *n == track)
+                        .map(|x| &mut x.1)
+                        .expect("just added")
                 };
                 if let Some(f) = target.field_mut(key) {
                     f.get_or_insert(s.clone());
                 }
             }
             prev = s;
-            track += 1;
         }
     }
     (album, tracks)
@@ -84,11 +90,19 @@ pub fn encode(disc: &Disc) -> Vec<u8> {
     let mut packs: Vec<[u8; 18]> = Vec::new();
     let mut counts = [0u8; 16];
     for (ty, key) in TYPES {
-        let get = |t: &CdText| t.fields().find(|(k, _)| *k == key).and_then(|(_, v)| v.cloned());
+        let get = |t: &CdText| {
+            t.fields()
+                .find(|(k, _)| *k == key)
+                .and_then(|(_, v)| v.cloned())
+        };
         let mut strings = vec![(0u8, get(&disc.cd_text).unwrap_or_default())];
         if ty != 0x86 {
             for t in &disc.tracks {
-                let v = if ty == 0x8e { t.isrc.clone().or_else(|| get(&t.cd_text)) } else { get(&t.cd_text) };
+                let v = if ty == 0x8e {
+                    t.isrc.clone().or_else(|| get(&t.cd_text))
+                } else {
+                    get(&t.cd_text)
+                };
                 strings.push((t.number, v.unwrap_or_default()));
             }
         }
@@ -98,7 +112,12 @@ pub fn encode(disc: &Disc) -> Vec<u8> {
         // The text stream, and for each byte the track and position within its string.
         let mut stream: Vec<(u8, u8, u8)> = Vec::new();
         for (n, s) in &strings {
-            for (i, c) in s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).chain([0]).enumerate() {
+            for (i, c) in s
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                .chain([0])
+                .enumerate()
+            {
                 stream.push((c, *n, i.min(15) as u8));
             }
         }

@@ -73,7 +73,9 @@ impl DataMode {
         match s.to_ascii_uppercase().as_str() {
             "MODE1/2352" | "MODE2/2352" | "RAW" | "2352" => Ok(DataMode::Raw),
             "MODE1/2048" | "COOKED" | "2048" => Ok(DataMode::Cooked),
-            _ => Err(Error::invalid_input(format!("mode \"{s}\": use MODE1/2352 (raw) or MODE1/2048 (cooked)"))),
+            _ => Err(Error::invalid_input(format!(
+                "mode \"{s}\": use MODE1/2352 (raw) or MODE1/2048 (cooked)"
+            ))),
         }
     }
 }
@@ -131,8 +133,19 @@ fn list(ns: &[u8]) -> String {
 
 /// Leading and trailing sectors of `t` that are not stored (generated pregap/postgap).
 fn unstored_ends(t: &Track) -> (u64, u64) {
-    let lead = t.runs.iter().take_while(|r| r.source == Source::Zero).map(|r| r.count).sum();
-    let trail = t.runs.iter().rev().take_while(|r| r.source == Source::Zero).map(|r| r.count).sum();
+    let lead = t
+        .runs
+        .iter()
+        .take_while(|r| r.source == Source::Zero)
+        .map(|r| r.count)
+        .sum();
+    let trail = t
+        .runs
+        .iter()
+        .rev()
+        .take_while(|r| r.source == Source::Zero)
+        .map(|r| r.count)
+        .sum();
     (lead, trail)
 }
 
@@ -157,7 +170,9 @@ fn blank(disc: &Disc, t: &Track, from: i64, to: i64) -> bool {
             return false;
         }
         super::sector::encode(&mut empty, lba, t.mode.blank_kind(), &[], None);
-        raw == empty || raw.iter().all(|&b| b == 0) || (super::sector::has_sync(&raw) && raw[16..].iter().all(|&b| b == 0))
+        raw == empty
+            || raw.iter().all(|&b| b == 0)
+            || (super::sector::has_sync(&raw) && raw[16..].iter().all(|&b| b == 0))
     })
 }
 
@@ -176,12 +191,20 @@ fn plan(disc: &Disc, target: Target, opts: &ConvertOptions, notes: &mut Vec<Stri
             }
         }
         if i == 0 {
-            first = if target == Target::Nrg { first.min(-150) } else { first.max(0) };
+            first = if target == Target::Nrg {
+                first.min(-150)
+            } else {
+                first.max(0)
+            };
             if t.first < 0 && target != Target::Nrg && !blank(disc, t, t.first, 0) {
                 notes.push(format!("track {}: {} pregap sectors before LBA 0 are not kept ({} images start at LBA 0)", t.number, -t.first, name(target)));
             }
         }
-        let source = t.stored().unwrap_or(if t.mode == TrackMode::Audio { Stored::Raw } else { Stored::Mode1Data });
+        let source = t.stored().unwrap_or(if t.mode == TrackMode::Audio {
+            Stored::Raw
+        } else {
+            Stored::Mode1Data
+        });
         let stored = if t.mode == TrackMode::Audio || target == Target::Ccd {
             Stored::Raw
         } else {
@@ -191,7 +214,9 @@ fn plan(disc: &Disc, target: Target, opts: &ConvertOptions, notes: &mut Vec<Stri
                 (Some(DataMode::Cooked), _) => Stored::Raw,
                 (None, _) if from_iso => Stored::Raw,
                 (None, _) => match (target, source) {
-                    (Target::Mds, Stored::Form2Data) | (Target::Nrg, Stored::Form2Data) => Stored::Raw,
+                    (Target::Mds, Stored::Form2Data) | (Target::Nrg, Stored::Form2Data) => {
+                        Stored::Raw
+                    }
                     (Target::Mds, Stored::Mode2Data) => Stored::Raw,
                     _ => source,
                 },
@@ -203,14 +228,32 @@ fn plan(disc: &Disc, target: Target, opts: &ConvertOptions, notes: &mut Vec<Stri
             Target::Mds | Target::Nrg | Target::Toc => has_sub && stored == Stored::Raw,
             _ => false,
         };
-        plans.push(Plan { number: t.number, first, end, stored, sub, swap: target == Target::Toc && t.mode == TrackMode::Audio });
+        plans.push(Plan {
+            number: t.number,
+            first,
+            end,
+            stored,
+            sub,
+            swap: target == Target::Toc && t.mode == TrackMode::Audio,
+        });
     }
-    let with_sub: Vec<u8> = disc.tracks.iter().filter(|t| t.has_subchannel()).map(|t| t.number).collect();
+    let with_sub: Vec<u8> = disc
+        .tracks
+        .iter()
+        .filter(|t| t.has_subchannel())
+        .map(|t| t.number)
+        .collect();
     if !with_sub.is_empty() && matches!(target, Target::Cue | Target::Iso) {
-        notes.push(format!("subchannel of track(s) {} dropped: {} images cannot hold it", list(&with_sub), name(target)));
+        notes.push(format!(
+            "subchannel of track(s) {} dropped: {} images cannot hold it",
+            list(&with_sub),
+            name(target)
+        ));
     }
     if with_sub.is_empty() && target == Target::Ccd {
-        notes.push("subchannel generated from the table of contents (P and Q; the source has none)".into());
+        notes.push(
+            "subchannel generated from the table of contents (P and Q; the source has none)".into(),
+        );
     }
     for p in &plans {
         let t = disc.track(p.number).expect("planned from the disc");
@@ -220,7 +263,11 @@ fn plan(disc: &Disc, target: Target, opts: &ConvertOptions, notes: &mut Vec<Stri
                 t.number,
                 t.mode_name(),
                 p.stored.size(),
-                if p.stored == Stored::Raw { "sync, header, EDC and ECC generated" } else { "sync, header, EDC and ECC not kept" }
+                if p.stored == Stored::Raw {
+                    "sync, header, EDC and ECC generated"
+                } else {
+                    "sync, header, EDC and ECC not kept"
+                }
             ));
         }
     }
@@ -228,9 +275,17 @@ fn plan(disc: &Disc, target: Target, opts: &ConvertOptions, notes: &mut Vec<Stri
 }
 
 /// Converts `disc` to `out`, whose extension names the format.
-pub fn convert(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &dyn Fn(u64)) -> Result<ConvertReport> {
+pub fn convert(
+    disc: &Arc<Disc>,
+    out: &Path,
+    opts: &ConvertOptions,
+    progress: &dyn Fn(u64),
+) -> Result<ConvertReport> {
     let target = Target::of(out).ok_or_else(|| {
-        Error::invalid_input(format!("{}: the output's extension must be .cue, .toc, .ccd, .mds, .nrg or .iso", out.display()))
+        Error::invalid_input(format!(
+            "{}: the output's extension must be .cue, .toc, .ccd, .mds, .nrg or .iso",
+            out.display()
+        ))
     })?;
     if opts.split && target != Target::Cue {
         return Err(Error::invalid_input("--split applies to .cue outputs"));
@@ -240,21 +295,39 @@ pub fn convert(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &d
         return to_iso(disc, out, opts, progress, report);
     }
     if target == Target::Toc && disc.sessions.len() > 1 {
-        return Err(Error::unsupported("toc", "a TOC file describes one session; this disc has several (write .cue, .ccd, .mds or .nrg)"));
+        return Err(Error::unsupported(
+            "toc",
+            "a TOC file describes one session; this disc has several (write .cue, .ccd, .mds or .nrg)",
+        ));
     }
     let plans = plan(disc, target, opts, &mut report.notes);
     let stem = out.with_extension("");
-    let name_of = |p: &Path| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name_of = |p: &Path| {
+        p.file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
     let mut files: Vec<AtomicFile> = Vec::new();
     match target {
         Target::Cue if opts.split => {
             let wide = disc.tracks.len() >= 10;
             let mut bins = Vec::new();
             for p in &plans {
-                let path = PathBuf::from(format!("{} (Track {}).bin", stem.display(), if wide { format!("{:02}", p.number) } else { p.number.to_string() }));
+                let path = PathBuf::from(format!(
+                    "{} (Track {}).bin",
+                    stem.display(),
+                    if wide {
+                        format!("{:02}", p.number)
+                    } else {
+                        p.number.to_string()
+                    }
+                ));
                 let f = AtomicFile::create(&path, opts.replace)?;
                 report.bytes += write_track(disc, p, f.file(), progress)?;
-                bins.push(cue::BinFile { name: name_of(&path), tracks: vec![(p.number, cue_keyword(disc, p), p.first, p.count())] });
+                bins.push(cue::BinFile {
+                    name: name_of(&path),
+                    tracks: vec![(p.number, cue_keyword(disc, p), p.first, p.count())],
+                });
                 report.outputs.push(path);
                 files.push(f);
             }
@@ -284,7 +357,13 @@ pub fn convert(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &d
             report.outputs.push(bin.clone());
             files.push(f);
             let text = if target == Target::Cue {
-                cue::write(disc, &[cue::BinFile { name: name_of(&bin), tracks: cue_tracks }])
+                cue::write(
+                    disc,
+                    &[cue::BinFile {
+                        name: name_of(&bin),
+                        tracks: cue_tracks,
+                    }],
+                )
             } else {
                 toc::write(disc, &toc_tracks)
             };
@@ -336,11 +415,16 @@ pub fn convert(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &d
                 dropped.push("indexes after 1");
             }
             if !dropped.is_empty() {
-                report.notes.push(format!("{} not written: this MDS writer does not store them", dropped.join(", ")));
+                report.notes.push(format!(
+                    "{} not written: this MDS writer does not store them",
+                    dropped.join(", ")
+                ));
             }
             let desc = mds::write(disc, &rows);
             let d = AtomicFile::create(out, opts.replace)?;
-            d.file().write_all(&desc).map_err(|e| Error::from(e).with_file(out))?;
+            d.file()
+                .write_all(&desc)
+                .map_err(|e| Error::from(e).with_file(out))?;
             report.outputs.push(out.to_path_buf());
             files.push(d);
         }
@@ -365,7 +449,9 @@ pub fn convert(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &d
                 offset += n;
             }
             let footer = nrg::write_footer(disc, &rows, offset);
-            f.file().write_all(&footer).map_err(|e| Error::from(e).with_file(out))?;
+            f.file()
+                .write_all(&footer)
+                .map_err(|e| Error::from(e).with_file(out))?;
             report.bytes += offset + footer.len() as u64;
             report.outputs.push(out.to_path_buf());
             files.push(f);
@@ -378,9 +464,17 @@ pub fn convert(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &d
     Ok(report)
 }
 
-fn finish_text(out: &Path, text: &str, opts: &ConvertOptions, files: &mut Vec<AtomicFile>, report: &mut ConvertReport) -> Result<()> {
+fn finish_text(
+    out: &Path,
+    text: &str,
+    opts: &ConvertOptions,
+    files: &mut Vec<AtomicFile>,
+    report: &mut ConvertReport,
+) -> Result<()> {
     let f = AtomicFile::create(out, opts.replace)?;
-    f.file().write_all(text.as_bytes()).map_err(|e| Error::from(e).with_file(out))?;
+    f.file()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::from(e).with_file(out))?;
     report.outputs.push(out.to_path_buf());
     files.push(f);
     Ok(())
@@ -444,15 +538,32 @@ fn write_track(disc: &Disc, p: &Plan, out: &std::fs::File, progress: &dyn Fn(u64
 /// Fills `chunk` straight from the data file when `[lba, lba + n)` lies in one stored run
 /// with the same layout, subchannel and byte order.
 fn direct(disc: &Disc, p: &Plan, lba: i64, n: usize, chunk: &mut [u8]) -> Result<Option<()>> {
-    let Some(t) = disc.track_at(lba) else { return Ok(None) };
-    let Some(run) = t.runs.iter().find(|r| r.lba <= lba && lba < r.end()) else { return Ok(None) };
-    let Source::File { file, offset, stored, swap } = run.source else { return Ok(None) };
+    let Some(t) = disc.track_at(lba) else {
+        return Ok(None);
+    };
+    let Some(run) = t.runs.iter().find(|r| r.lba <= lba && lba < r.end()) else {
+        return Ok(None);
+    };
+    let Source::File {
+        file,
+        offset,
+        stored,
+        swap,
+    } = run.source
+    else {
+        return Ok(None);
+    };
     let sub_same = match run.sub {
         Sub::Interleaved => p.sub,
         Sub::None => !p.sub,
         _ => false,
     };
-    if stored != p.stored || !sub_same || swap != p.swap || lba + n as i64 > run.end() || t.number != p.number {
+    if stored != p.stored
+        || !sub_same
+        || swap != p.swap
+        || lba + n as i64 > run.end()
+        || t.number != p.number
+    {
         return Ok(None);
     }
     let at = offset + (lba - run.lba) as u64 * run.stride();
@@ -497,32 +608,63 @@ fn write_linear_sub(disc: &Disc, p: &Plan, out: &std::fs::File) -> Result<u64> {
 
 /// The ISO of one data track: the user data the file-system readers see, from byte 0 to the
 /// track's end (a later session's ISO keeps the earlier sessions it points into).
-fn to_iso(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &dyn Fn(u64), mut report: ConvertReport) -> Result<ConvertReport> {
+fn to_iso(
+    disc: &Arc<Disc>,
+    out: &Path,
+    opts: &ConvertOptions,
+    progress: &dyn Fn(u64),
+    mut report: ConvertReport,
+) -> Result<ConvertReport> {
     let number = match opts.track {
         Some(n) => n,
         None => disc.default_data_track().map(|t| t.number).ok_or_else(|| {
             Error::new(ErrorKind::NotRecognized, "the disc has no data track to write as an ISO (audio tracks: use `diskimg extract --tracks`)")
         })?,
     };
-    let t = disc.track(number).ok_or_else(|| Error::not_found(format!("track {number} does not exist")))?;
+    let t = disc
+        .track(number)
+        .ok_or_else(|| Error::not_found(format!("track {number} does not exist")))?;
     if !t.mode.is_data() {
-        return Err(Error::invalid_input(format!("track {number} is an audio track")));
+        return Err(Error::invalid_input(format!(
+            "track {number} is an audio track"
+        )));
     }
     let view = UserDataView::for_track(disc.clone(), number)?;
-    let len = if t.start == 0 || view.size() > t.length() * USER as u64 { (t.end.max(0) as u64 * USER as u64).min(view.size()) } else { view.size() };
-    let audio: Vec<u8> = disc.tracks.iter().filter(|x| !x.mode.is_data()).map(|x| x.number).collect();
-    let other: Vec<u8> = disc.data_tracks().filter(|x| x.number != number && x.end > len as i64 / USER as i64).map(|x| x.number).collect();
+    let len = if t.start == 0 || view.size() > t.length() * USER as u64 {
+        (t.end.max(0) as u64 * USER as u64).min(view.size())
+    } else {
+        view.size()
+    };
+    let audio: Vec<u8> = disc
+        .tracks
+        .iter()
+        .filter(|x| !x.mode.is_data())
+        .map(|x| x.number)
+        .collect();
+    let other: Vec<u8> = disc
+        .data_tracks()
+        .filter(|x| x.number != number && x.end > len as i64 / USER as i64)
+        .map(|x| x.number)
+        .collect();
     if !audio.is_empty() {
         report.notes.push(format!("audio track(s) {} dropped: an ISO holds data only (`diskimg extract --tracks` writes them as WAV)", list(&audio)));
     }
     if !other.is_empty() {
-        report.notes.push(format!("data track(s) {} not included: an ISO holds one track (--track N picks another)", list(&other)));
+        report.notes.push(format!(
+            "data track(s) {} not included: an ISO holds one track (--track N picks another)",
+            list(&other)
+        ));
     }
     if t.mode != TrackMode::Mode1 {
-        report.notes.push(format!("track {number} is {}: form 2 sectors keep only their first 2048 bytes", t.mode_name()));
+        report.notes.push(format!(
+            "track {number} is {}: form 2 sectors keep only their first 2048 bytes",
+            t.mode_name()
+        ));
     }
     if disc.tracks.iter().any(|x| x.has_subchannel()) {
-        report.notes.push("subchannel dropped: an ISO cannot hold it".into());
+        report
+            .notes
+            .push("subchannel dropped: an ISO cannot hold it".into());
     }
     let f = AtomicFile::create(out, opts.replace)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, f.file());
@@ -531,7 +673,8 @@ fn to_iso(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &dyn Fn
     while pos < len {
         let n = ((len - pos) as usize).min(buf.len());
         view.read_exact_at(pos, &mut buf[..n])?;
-        w.write_all(&buf[..n]).map_err(|e| Error::from(e).with_file(out))?;
+        w.write_all(&buf[..n])
+            .map_err(|e| Error::from(e).with_file(out))?;
         progress(n as u64);
         pos += n as u64;
     }
@@ -547,7 +690,10 @@ fn to_iso(disc: &Arc<Disc>, out: &Path, opts: &ConvertOptions, progress: &dyn Fn
 pub fn planned_bytes(disc: &Disc, out: &Path, opts: &ConvertOptions) -> u64 {
     match Target::of(out) {
         Some(Target::Iso) => disc.span().1.max(0) as u64 * USER as u64,
-        Some(t) => plan(disc, t, opts, &mut Vec::new()).iter().map(Plan::bytes).sum(),
+        Some(t) => plan(disc, t, opts, &mut Vec::new())
+            .iter()
+            .map(Plan::bytes)
+            .sum(),
         None => 0,
     }
 }

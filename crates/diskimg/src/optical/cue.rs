@@ -14,8 +14,7 @@
 //! Written by [`write`]: the text for a disc whose tracks are laid out in one or more BIN files.
 
 use super::disc::{
-    CdText, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags,
-    TrackMode,
+    CdText, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
 };
 use super::files::Resolver;
 use super::msf::{format_msf, parse_msf};
@@ -89,7 +88,11 @@ pub fn probe(head: &[u8]) -> bool {
     let mut first = true;
     let (mut file, mut track) = (false, false);
     for line in text.lines() {
-        let word = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+        let word = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         let word = word.trim_start_matches('\u{feff}');
         if word.is_empty() || word == "REM" {
             continue;
@@ -97,8 +100,18 @@ pub fn probe(head: &[u8]) -> bool {
         if first
             && !matches!(
                 word,
-                "FILE" | "CATALOG" | "CDTEXTFILE" | "TITLE" | "PERFORMER" | "SONGWRITER"
-                    | "COMPOSER" | "ARRANGER" | "MESSAGE" | "DISC_ID" | "UPC_EAN" | "GENRE"
+                "FILE"
+                    | "CATALOG"
+                    | "CDTEXTFILE"
+                    | "TITLE"
+                    | "PERFORMER"
+                    | "SONGWRITER"
+                    | "COMPOSER"
+                    | "ARRANGER"
+                    | "MESSAGE"
+                    | "DISC_ID"
+                    | "UPC_EAN"
+                    | "GENRE"
             )
         {
             return false;
@@ -168,27 +181,45 @@ pub fn parse(bytes: &[u8]) -> Result<CueSheet> {
         let Some(cmd) = w.first() else { continue };
         let cmd = cmd.to_ascii_uppercase();
         let arg = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
-        let err = |msg: String| Error::corrupt(FORMAT, "cue sheet", at, format!("line {}: {msg}", lineno + 1));
+        let err = |msg: String| {
+            Error::corrupt(
+                FORMAT,
+                "cue sheet",
+                at,
+                format!("line {}: {msg}", lineno + 1),
+            )
+        };
         let track = sheet.files.last_mut().and_then(|f| f.tracks.last_mut());
         match cmd.as_str() {
             "REM" => match arg(1).to_ascii_uppercase().as_str() {
                 "SESSION" => {
-                    let n: u8 = arg(2).parse().map_err(|_| err(format!("bad session number \"{}\"", arg(2))))?;
+                    let n: u8 = arg(2)
+                        .parse()
+                        .map_err(|_| err(format!("bad session number \"{}\"", arg(2))))?;
                     if n == 0 || n as usize > super::disc::MAX_SESSIONS || n < session {
                         return Err(err(format!("session {n} after session {session}")));
                     }
                     session = n;
                 }
                 "LEAD-OUT" => {
-                    leadout_next = Some(parse_msf(arg(2)).ok_or_else(|| err(format!("bad time \"{}\"", arg(2))))?);
+                    leadout_next = Some(
+                        parse_msf(arg(2)).ok_or_else(|| err(format!("bad time \"{}\"", arg(2))))?,
+                    );
                 }
                 _ => {}
             },
             "CATALOG" => sheet.catalog = Some(arg(1).to_owned()),
-            "CDTEXTFILE" => sheet.warnings.push(format!("line {}: CDTEXTFILE ignored", lineno + 1)),
+            "CDTEXTFILE" => sheet
+                .warnings
+                .push(format!("line {}: CDTEXTFILE ignored", lineno + 1)),
             "FILE" => {
                 if sheet.files.len() >= MAX_FILES {
-                    return Err(Error::limit(FORMAT, "cue sheet", at, format!("more than {MAX_FILES} FILE commands")));
+                    return Err(Error::limit(
+                        FORMAT,
+                        "cue sheet",
+                        at,
+                        format!("more than {MAX_FILES} FILE commands"),
+                    ));
                 }
                 if w.len() < 2 {
                     return Err(err("FILE without a name".into()));
@@ -203,7 +234,9 @@ pub fn parse(bytes: &[u8]) -> Result<CueSheet> {
                 let Some(file) = sheet.files.last_mut() else {
                     return Err(err("TRACK before any FILE".into()));
                 };
-                let number: u8 = arg(1).parse().map_err(|_| err(format!("bad track number \"{}\"", arg(1))))?;
+                let number: u8 = arg(1)
+                    .parse()
+                    .map_err(|_| err(format!("bad track number \"{}\"", arg(1))))?;
                 if number == 0 || number > 99 {
                     return Err(err(format!("track number {number} outside 1-99")));
                 }
@@ -224,8 +257,11 @@ pub fn parse(bytes: &[u8]) -> Result<CueSheet> {
                 let Some(t) = track else {
                     return Err(err("INDEX outside a track".into()));
                 };
-                let n: u8 = arg(1).parse().map_err(|_| err(format!("bad index number \"{}\"", arg(1))))?;
-                let pos = parse_msf(arg(2)).ok_or_else(|| err(format!("bad time \"{}\"", arg(2))))?;
+                let n: u8 = arg(1)
+                    .parse()
+                    .map_err(|_| err(format!("bad index number \"{}\"", arg(1))))?;
+                let pos =
+                    parse_msf(arg(2)).ok_or_else(|| err(format!("bad time \"{}\"", arg(2))))?;
                 if n > 99 || t.indexes.last().is_some_and(|&(m, p)| m >= n || p > pos) {
                     return Err(err(format!("index {n} at {} out of order", arg(2))));
                 }
@@ -235,7 +271,8 @@ pub fn parse(bytes: &[u8]) -> Result<CueSheet> {
                 let Some(t) = track else {
                     return Err(err(format!("{cmd} outside a track")));
                 };
-                let len = parse_msf(arg(1)).ok_or_else(|| err(format!("bad time \"{}\"", arg(1))))?;
+                let len =
+                    parse_msf(arg(1)).ok_or_else(|| err(format!("bad time \"{}\"", arg(1))))?;
                 if cmd == "PREGAP" {
                     t.pregap = len;
                 } else {
@@ -252,7 +289,9 @@ pub fn parse(bytes: &[u8]) -> Result<CueSheet> {
                         "4CH" => t.flags.four_channel = true,
                         "PRE" => t.flags.pre_emphasis = true,
                         "SCMS" => t.flags.scms = true,
-                        other => sheet.warnings.push(format!("line {}: unknown flag {other}", lineno + 1)),
+                        other => sheet
+                            .warnings
+                            .push(format!("line {}: unknown flag {other}", lineno + 1)),
                     }
                 }
             }
@@ -267,7 +306,9 @@ pub fn parse(bytes: &[u8]) -> Result<CueSheet> {
                 };
                 match text.field_mut(key) {
                     Some(field) => *field = Some(arg(1).to_owned()),
-                    None => sheet.warnings.push(format!("line {}: unknown command {key}", lineno + 1)),
+                    None => sheet
+                        .warnings
+                        .push(format!("line {}: unknown command {key}", lineno + 1)),
                 }
             }
         }
@@ -310,14 +351,20 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
     let mut expected = None::<u8>;
     for cf in &sheet.files {
         if cf.tracks.is_empty() {
-            disc.warnings.push(format!("FILE \"{}\" has no tracks", cf.name));
+            disc.warnings
+                .push(format!("FILE \"{}\" has no tracks", cf.name));
             continue;
         }
         let df = files.open(&cf.name)?;
         let (base, len) = match cf.kind.as_str() {
             "WAVE" => super::audio::wave_data(&df)?,
             "BINARY" | "MOTOROLA" | "" => (0, df.source.size()),
-            other => return Err(Error::unsupported(FORMAT, format!("FILE type {other} (\"{}\")", cf.name))),
+            other => {
+                return Err(Error::unsupported(
+                    FORMAT,
+                    format!("FILE type {other} (\"{}\")", cf.name),
+                ));
+            }
         };
         let swap = cf.kind == "MOTOROLA";
         let file = disc.files.len();
@@ -329,30 +376,61 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
         let mut prev_stride = None::<u64>;
         for (k, ct) in cf.tracks.iter().enumerate() {
             let Some((mode, stored, sub)) = mode_of(&ct.mode) else {
-                return Err(Error::unsupported(FORMAT, format!("track {} mode \"{}\"", ct.number, ct.mode)));
+                return Err(Error::unsupported(
+                    FORMAT,
+                    format!("track {} mode \"{}\"", ct.number, ct.mode),
+                ));
             };
             if expected.is_some_and(|e| ct.number != e) {
-                return Err(Error::corrupt(FORMAT, "cue sheet", 0, format!("track {} follows track {}", ct.number, expected.unwrap_or(0).saturating_sub(1))));
+                return Err(Error::corrupt(
+                    FORMAT,
+                    "cue sheet",
+                    0,
+                    format!(
+                        "track {} follows track {}",
+                        ct.number,
+                        expected.unwrap_or(0).saturating_sub(1)
+                    ),
+                ));
             }
             expected = Some(ct.number.saturating_add(1));
             let stride = u64::from(stored.size()) + if sub == Sub::Interleaved { 96 } else { 0 };
             let Some(&(_, idx1)) = ct.indexes.iter().find(|(n, _)| *n == 1) else {
-                return Err(Error::corrupt(FORMAT, "cue sheet", 0, format!("track {} has no INDEX 01", ct.number)));
+                return Err(Error::corrupt(
+                    FORMAT,
+                    "cue sheet",
+                    0,
+                    format!("track {} has no INDEX 01", ct.number),
+                ));
             };
             let data_first = ct.indexes.first().map_or(idx1, |&(_, p)| p);
             if data_first < prev_frame {
-                return Err(Error::corrupt(FORMAT, "cue sheet", 0, format!("track {} starts before the previous track in \"{}\"", ct.number, cf.name)));
+                return Err(Error::corrupt(
+                    FORMAT,
+                    "cue sheet",
+                    0,
+                    format!(
+                        "track {} starts before the previous track in \"{}\"",
+                        ct.number, cf.name
+                    ),
+                ));
             }
             // Frames skipped since the previous track began count at the previous stride; a
             // first track that does not start at frame 0 skips frames of its own size.
-            byte = byte.saturating_add((data_first - prev_frame) as u64 * prev_stride.unwrap_or(stride));
+            byte = byte
+                .saturating_add((data_first - prev_frame) as u64 * prev_stride.unwrap_or(stride));
             prev_frame = data_first;
             prev_stride = Some(stride);
             let frames = match cf.tracks.get(k + 1) {
                 Some(next) => {
                     let next_first = next.indexes.first().map_or(i64::MAX, |&(_, p)| p);
                     if next_first < data_first {
-                        return Err(Error::corrupt(FORMAT, "cue sheet", 0, format!("track {} starts before track {}", next.number, ct.number)));
+                        return Err(Error::corrupt(
+                            FORMAT,
+                            "cue sheet",
+                            0,
+                            format!("track {} starts before track {}", next.number, ct.number),
+                        ));
                     }
                     (next_first - data_first) as u64
                 }
@@ -384,19 +462,30 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
                 while session < ct.session {
                     session += 1;
                     let kind = SessionKind::CdRom;
-                    disc.sessions.push(Session { number: session, kind });
+                    disc.sessions.push(Session {
+                        number: session,
+                        kind,
+                    });
                 }
             }
             let first = cursor;
             let mut runs = Vec::new();
             let mut pregap = ct.pregap;
-            let session_first = disc.tracks.last().is_none_or(|t: &Track| t.session != ct.session);
+            let session_first = disc
+                .tracks
+                .last()
+                .is_none_or(|t: &Track| t.session != ct.session);
             if session_first && ct.session > 1 && ct.pregap == 0 && data_first == idx1 {
                 // Every session's first track has a 2-second pregap; not stored here.
                 pregap = 150;
             }
             if pregap > 0 {
-                runs.push(Run { lba: cursor, count: pregap as u64, source: Source::Zero, sub: Sub::None });
+                runs.push(Run {
+                    lba: cursor,
+                    count: pregap as u64,
+                    source: Source::Zero,
+                    sub: Sub::None,
+                });
                 cursor += pregap;
             }
             let stored_start = cursor;
@@ -404,13 +493,23 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
                 runs.push(Run {
                     lba: cursor,
                     count: frames,
-                    source: Source::File { file, offset: byte, stored, swap: swap && mode == TrackMode::Audio },
+                    source: Source::File {
+                        file,
+                        offset: byte,
+                        stored,
+                        swap: swap && mode == TrackMode::Audio,
+                    },
                     sub,
                 });
                 cursor += frames as i64;
             }
             if ct.postgap > 0 {
-                runs.push(Run { lba: cursor, count: ct.postgap as u64, source: Source::Zero, sub: Sub::None });
+                runs.push(Run {
+                    lba: cursor,
+                    count: ct.postgap as u64,
+                    source: Source::Zero,
+                    sub: Sub::None,
+                });
                 cursor += ct.postgap;
             }
             let start = stored_start + (idx1 - data_first);
@@ -444,7 +543,12 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
 /// Sets each session's kind from its tracks: audio only is CD-DA, any mode 2 is CD-ROM XA.
 pub fn set_session_kinds(disc: &mut Disc) {
     for s in &mut disc.sessions {
-        let modes: Vec<TrackMode> = disc.tracks.iter().filter(|t| t.session == s.number).map(|t| t.mode).collect();
+        let modes: Vec<TrackMode> = disc
+            .tracks
+            .iter()
+            .filter(|t| t.session == s.number)
+            .map(|t| t.mode)
+            .collect();
         s.kind = if modes.iter().all(|m| *m == TrackMode::Audio) {
             SessionKind::CdDa
         } else if modes.iter().any(|m| m.family() == "MODE2") {
@@ -523,19 +627,43 @@ pub fn write(disc: &Disc, bins: &[BinFile]) -> String {
                 let _ = writeln!(s, "    ISRC {isrc}");
             }
             // Pregap sectors before what was written are generated on reading.
-            let implicit = if t.session > 1 && disc.session_tracks(t.session).next().is_some_and(|f| f.number == n) { 150 } else { 0 };
+            let implicit = if t.session > 1
+                && disc
+                    .session_tracks(t.session)
+                    .next()
+                    .is_some_and(|f| f.number == n)
+            {
+                150
+            } else {
+                0
+            };
             // The first track's pregap before LBA 0 is the lead-in's; no sheet says it.
-            let from = if disc.tracks.first().is_some_and(|f| f.number == n) { t.first.max(0) } else { t.first };
+            let from = if disc.tracks.first().is_some_and(|f| f.number == n) {
+                t.first.max(0)
+            } else {
+                t.first
+            };
             let unwritten_pregap = (written_first.min(t.start) - from).max(0);
-            if unwritten_pregap > 0 && !(implicit == 150 && unwritten_pregap == 150 && written_first == t.start) {
+            if unwritten_pregap > 0
+                && !(implicit == 150 && unwritten_pregap == 150 && written_first == t.start)
+            {
                 let _ = writeln!(s, "    PREGAP {}", format_msf(unwritten_pregap));
             }
             if written_first < t.start {
                 let _ = writeln!(s, "    INDEX 00 {}", format_msf(pos));
             }
-            let _ = writeln!(s, "    INDEX 01 {}", format_msf(pos + (t.start - written_first).max(0)));
+            let _ = writeln!(
+                s,
+                "    INDEX 01 {}",
+                format_msf(pos + (t.start - written_first).max(0))
+            );
             for (i, &at) in t.indexes.iter().enumerate() {
-                let _ = writeln!(s, "    INDEX {:02} {}", i + 2, format_msf(pos + at - written_first));
+                let _ = writeln!(
+                    s,
+                    "    INDEX {:02} {}",
+                    i + 2,
+                    format_msf(pos + at - written_first)
+                );
             }
             let written_end = written_first + written as i64;
             if written_end < t.end {
@@ -566,7 +694,9 @@ mod tests {
         assert_eq!(t2.isrc.as_deref(), Some("USXXX0100001"));
         assert!(t2.flags.copy_permitted && t2.flags.pre_emphasis);
         assert_eq!(disc.tracks[0].mode_name(), "MODE1/2048");
-        let Source::File { offset, .. } = t2.runs[0].source else { panic!() };
+        let Source::File { offset, .. } = t2.runs[0].source else {
+            panic!()
+        };
         assert_eq!(offset, 260 * 2048);
     }
 

@@ -469,7 +469,10 @@ impl Disc {
                 return bad(format!("track number {n} after {prev_number}"));
             }
             if !self.sessions.iter().any(|s| s.number == t.session) {
-                return bad(format!("track {n} names session {} that does not exist", t.session));
+                return bad(format!(
+                    "track {n} names session {} that does not exist",
+                    t.session
+                ));
             }
             if !(t.first <= t.start && t.start < t.end) {
                 return bad(format!(
@@ -486,13 +489,18 @@ impl Disc {
                 ));
             }
             if t.first < prev_end {
-                return bad(format!("track {n} starts at sector {} inside the previous track (which ends at {prev_end})", t.first));
+                return bad(format!(
+                    "track {n} starts at sector {} inside the previous track (which ends at {prev_end})",
+                    t.first
+                ));
             }
             if t.indexes.len() > MAX_INDEXES
                 || t.indexes.windows(2).any(|w| w[0] >= w[1])
                 || t.indexes.iter().any(|&i| i <= t.start || i >= t.end)
             {
-                return bad(format!("track {n}: indexes out of order or outside the track"));
+                return bad(format!(
+                    "track {n}: indexes out of order or outside the track"
+                ));
             }
             if t.postgap > t.length() {
                 return bad(format!("track {n}: postgap longer than the track"));
@@ -509,7 +517,10 @@ impl Disc {
                 self.check_run_files(t, r)?;
             }
             if at != t.end {
-                return bad(format!("track {n}: storage ends at sector {at}, the track at {}", t.end));
+                return bad(format!(
+                    "track {n}: storage ends at sector {at}, the track at {}",
+                    t.end
+                ));
             }
             prev_end = t.end;
             prev_number = n;
@@ -520,13 +531,20 @@ impl Disc {
     fn check_run_files(&self, t: &Track, r: &Run) -> Result<()> {
         let need = |file: usize, offset: u64, per: u64| -> Result<()> {
             let Some(f) = self.files.get(file) else {
-                return Err(Error::corrupt(self.format, "track layout", 0, "a run names a missing data file"));
+                return Err(Error::corrupt(
+                    self.format,
+                    "track layout",
+                    0,
+                    "a run names a missing data file",
+                ));
             };
             let end = r
                 .count
                 .checked_mul(per)
                 .and_then(|n| n.checked_add(offset))
-                .ok_or_else(|| Error::corrupt(self.format, "track layout", 0, "run size overflows"))?;
+                .ok_or_else(|| {
+                    Error::corrupt(self.format, "track layout", 0, "run size overflows")
+                })?;
             if end > f.source.size() {
                 return Err(Error::new(
                     ErrorKind::OutOfBounds,
@@ -593,7 +611,13 @@ impl Disc {
             return Ok(());
         };
         let run = Self::run_at(track, lba);
-        let Source::File { file, offset, stored, swap } = run.source else {
+        let Source::File {
+            file,
+            offset,
+            stored,
+            swap,
+        } = run.source
+        else {
             sector::encode(out, lba, track.mode.blank_kind(), &[], None);
             return Ok(());
         };
@@ -635,12 +659,28 @@ impl Disc {
         let run = Self::run_at(track, lba);
         let i = (lba - run.lba) as u64;
         match (run.sub, run.source) {
-            (Sub::Interleaved, Source::File { file, offset, stored, .. }) => {
+            (
+                Sub::Interleaved,
+                Source::File {
+                    file,
+                    offset,
+                    stored,
+                    ..
+                },
+            ) => {
                 let at = offset + i * run.stride() + u64::from(stored.size());
                 self.files[file].source.read_exact_at(at, out)?;
                 Ok(SubOrigin::Stored)
             }
-            (Sub::Q16, Source::File { file, offset, stored, .. }) => {
+            (
+                Sub::Q16,
+                Source::File {
+                    file,
+                    offset,
+                    stored,
+                    ..
+                },
+            ) => {
                 let at = offset + i * run.stride() + u64::from(stored.size());
                 let mut q = [0u8; 12];
                 self.files[file].source.read_exact_at(at, &mut q)?;
@@ -650,7 +690,9 @@ impl Disc {
             }
             (Sub::Linear { file, offset }, _) => {
                 let mut linear = [0u8; 96];
-                self.files[file].source.read_exact_at(offset + i * 96, &mut linear)?;
+                self.files[file]
+                    .source
+                    .read_exact_at(offset + i * 96, &mut linear)?;
                 subchannel::linear_to_interleaved(&linear, out);
                 Ok(SubOrigin::Stored)
             }
@@ -664,13 +706,21 @@ impl Disc {
     }
 
     fn generated_p(&self, track: &Track, lba: i64) -> [u8; 12] {
-        if lba < track.start { [0xff; 12] } else { [0; 12] }
+        if lba < track.start {
+            [0xff; 12]
+        } else {
+            [0; 12]
+        }
     }
 
     /// The Q channel (mode 1, current position) of `lba` in `track`.
     pub fn generated_q(&self, track: &Track, lba: i64) -> [u8; 12] {
         let (index, _) = track.index_at(lba);
-        let relative = if lba < track.start { track.start - lba } else { lba - track.start };
+        let relative = if lba < track.start {
+            track.start - lba
+        } else {
+            lba - track.start
+        };
         let (rm, rs, rf) = lba_to_msf(relative);
         let (am, as_, af) = lba_to_msf(lba + 150);
         let mut q = [
@@ -703,7 +753,11 @@ impl Disc {
             let buf = &mut out[done..];
             let Some(track) = self.track_at(lba) else {
                 // A gap: zeros up to the next track.
-                let next = self.tracks.iter().find(|t| t.first > lba).map_or(i64::MAX, |t| t.first);
+                let next = self
+                    .tracks
+                    .iter()
+                    .find(|t| t.first > lba)
+                    .map_or(i64::MAX, |t| t.first);
                 let n = left.min(next.saturating_sub(lba) as u64).max(1);
                 buf[..n as usize * USER].fill(0);
                 done += n as usize * USER;
@@ -720,8 +774,21 @@ impl Disc {
         Ok(())
     }
 
-    fn read_run_user(&self, track: &Track, run: &Run, lba: i64, n: u64, out: &mut [u8]) -> Result<()> {
-        let Source::File { file, offset, stored, .. } = run.source else {
+    fn read_run_user(
+        &self,
+        track: &Track,
+        run: &Run,
+        lba: i64,
+        n: u64,
+        out: &mut [u8],
+    ) -> Result<()> {
+        let Source::File {
+            file,
+            offset,
+            stored,
+            ..
+        } = run.source
+        else {
             out.fill(0);
             return Ok(());
         };
@@ -794,7 +861,11 @@ pub(crate) mod tests_support {
 
     /// A one-track disc of `mode` with 10 zero sectors.
     pub(crate) fn one_track(mode: TrackMode) -> Disc {
-        let stored = if mode == TrackMode::Audio { Stored::Raw } else { Stored::Mode1Data };
+        let stored = if mode == TrackMode::Audio {
+            Stored::Raw
+        } else {
+            Stored::Mode1Data
+        };
         simple(mode, stored, 10, vec![0; 10 * stored.size() as usize])
     }
 
@@ -804,7 +875,10 @@ pub(crate) mod tests_support {
             path: "mem".into(),
             source: Arc::new(MemorySource::new(data)),
         });
-        d.sessions.push(Session { number: 1, kind: SessionKind::CdRom });
+        d.sessions.push(Session {
+            number: 1,
+            kind: SessionKind::CdRom,
+        });
         d.tracks.push(Track {
             number: 1,
             session: 1,
@@ -820,7 +894,12 @@ pub(crate) mod tests_support {
             runs: vec![Run {
                 lba: 0,
                 count: sectors,
-                source: Source::File { file: 0, offset: 0, stored, swap: false },
+                source: Source::File {
+                    file: 0,
+                    offset: 0,
+                    stored,
+                    swap: false,
+                },
                 sub: Sub::None,
             }],
         });
@@ -866,7 +945,12 @@ mod tests {
         let mut t2 = d.tracks[0].clone();
         t2.number = 2;
         d.tracks.push(t2);
-        assert!(d.validate().unwrap_err().to_string().contains("inside the previous track"));
+        assert!(
+            d.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("inside the previous track")
+        );
     }
 
     #[test]

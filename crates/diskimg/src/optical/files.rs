@@ -31,7 +31,9 @@ pub struct HostFiles {
 /// not come from a host file.
 pub fn resolver(ctx: &OpenContext) -> Box<dyn Resolver> {
     match &ctx.path {
-        Some(p) => Box::new(HostFiles { descriptor: p.clone() }),
+        Some(p) => Box::new(HostFiles {
+            descriptor: p.clone(),
+        }),
         None => Box::new(NoFiles),
     }
 }
@@ -53,12 +55,18 @@ impl Resolver for HostFiles {
         let Some(found) = found else {
             return Err(Error::new(
                 ErrorKind::NotFound,
-                format!("data file \"{name}\" not found (looked for {})", path.display()),
+                format!(
+                    "data file \"{name}\" not found (looked for {})",
+                    path.display()
+                ),
             )
             .with_file(&self.descriptor));
         };
         let source = FileSource::open(&found)?;
-        Ok(DataFile { path: found, source: Arc::new(source) })
+        Ok(DataFile {
+            path: found,
+            source: Arc::new(source),
+        })
     }
 
     fn descriptor(&self) -> Option<&Path> {
@@ -106,7 +114,9 @@ impl Resolver for NoFiles {
     fn open(&self, name: &str) -> Result<DataFile> {
         Err(Error::new(
             ErrorKind::Unsupported,
-            format!("the image names data file \"{name}\"; open it from a file so that its data files can be found"),
+            format!(
+                "the image names data file \"{name}\"; open it from a file so that its data files can be found"
+            ),
         ))
     }
 }
@@ -116,7 +126,10 @@ pub struct ZeroFiles(pub u64);
 
 impl Resolver for ZeroFiles {
     fn open(&self, name: &str) -> Result<DataFile> {
-        Ok(DataFile { path: PathBuf::from(name), source: Arc::new(Zeros(self.0)) })
+        Ok(DataFile {
+            path: PathBuf::from(name),
+            source: Arc::new(Zeros(self.0)),
+        })
     }
 }
 
@@ -141,17 +154,28 @@ mod tests {
 
     #[test]
     fn names_stay_below_the_descriptor() {
-        assert_eq!(safe_relative(Path::new("a/b.bin")), PathBuf::from("a/b.bin"));
+        assert_eq!(
+            safe_relative(Path::new("a/b.bin")),
+            PathBuf::from("a/b.bin")
+        );
         assert_eq!(safe_relative(Path::new("../b.bin")), PathBuf::from("b.bin"));
-        assert_eq!(safe_relative(Path::new("/etc/passwd")), PathBuf::from("passwd"));
-        assert_eq!(safe_relative(Path::new("a/../b.bin")), PathBuf::from("a/../b.bin"));
+        assert_eq!(
+            safe_relative(Path::new("/etc/passwd")),
+            PathBuf::from("passwd")
+        );
+        assert_eq!(
+            safe_relative(Path::new("a/../b.bin")),
+            PathBuf::from("a/../b.bin")
+        );
     }
 
     #[test]
     fn finds_files_ignoring_case() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("game.bin"), b"x").unwrap();
-        let r = HostFiles { descriptor: dir.path().join("game.cue") };
+        let r = HostFiles {
+            descriptor: dir.path().join("game.cue"),
+        };
         assert!(r.open("GAME.BIN").is_ok());
         let e = r.open("other.bin").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);

@@ -1,24 +1,28 @@
 //! Registry entries of the disc image formats.
 
+use super::disc::DataFile;
 use super::disc::Disc;
 use super::files::resolver;
-use super::disc::DataFile;
 use super::{ccd, cdi, cue, gdi, mds, nrg, raw, toc};
-use std::path::PathBuf;
-use std::sync::Arc;
 use crate::container::OpenContext;
 use crate::device::DeviceRef;
 use crate::error::Result;
 use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
 use crate::io::read_vec;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Reads a whole text descriptor, refusing ones over `max` bytes.
 fn text(dev: &DeviceRef, max: u64, format: &'static str) -> Result<Vec<u8>> {
-    read_vec(dev.as_ref(), 0, dev.size(), max).map_err(|e| e.with_format(format).with_structure("descriptor"))
+    read_vec(dev.as_ref(), 0, dev.size(), max)
+        .map_err(|e| e.with_format(format).with_structure("descriptor"))
 }
 
 fn open_cue(dev: DeviceRef, ctx: &OpenContext) -> Result<Disc> {
-    cue::open(&text(&dev, cue::MAX_CUE_SIZE, cue::FORMAT)?, resolver(ctx).as_ref())
+    cue::open(
+        &text(&dev, cue::MAX_CUE_SIZE, cue::FORMAT)?,
+        resolver(ctx).as_ref(),
+    )
 }
 
 /// CUE sheets.
@@ -37,7 +41,10 @@ pub static CUE: FormatDescriptor = FormatDescriptor {
 };
 
 fn open_toc(dev: DeviceRef, ctx: &OpenContext) -> Result<Disc> {
-    toc::open(&text(&dev, toc::MAX_TOC_SIZE, toc::FORMAT)?, resolver(ctx).as_ref())
+    toc::open(
+        &text(&dev, toc::MAX_TOC_SIZE, toc::FORMAT)?,
+        resolver(ctx).as_ref(),
+    )
 }
 
 /// cdrdao TOC files.
@@ -87,7 +94,12 @@ pub static CCD: FormatDescriptor = FormatDescriptor {
             Confidence::NONE
         }
     },
-    opener: Opener::Disc(|dev, ctx| ccd::open(&text(&dev, ccd::MAX_CCD_SIZE, ccd::FORMAT)?, resolver(ctx).as_ref())),
+    opener: Opener::Disc(|dev, ctx| {
+        ccd::open(
+            &text(&dev, ccd::MAX_CCD_SIZE, ccd::FORMAT)?,
+            resolver(ctx).as_ref(),
+        )
+    }),
 };
 
 /// Alcohol 120% descriptors.
@@ -102,7 +114,12 @@ pub static MDS: FormatDescriptor = FormatDescriptor {
             Confidence::NONE
         }
     },
-    opener: Opener::Disc(|dev, ctx| mds::open(&text(&dev, mds::MAX_MDS_SIZE, mds::FORMAT)?, resolver(ctx).as_ref())),
+    opener: Opener::Disc(|dev, ctx| {
+        mds::open(
+            &text(&dev, mds::MAX_MDS_SIZE, mds::FORMAT)?,
+            resolver(ctx).as_ref(),
+        )
+    }),
 };
 
 /// Raw 2352-byte sector images without a descriptor.
@@ -144,5 +161,10 @@ pub static GDI: FormatDescriptor = FormatDescriptor {
             Confidence::NONE
         }
     },
-    opener: Opener::Disc(|dev, ctx| gdi::open(&text(&dev, gdi::MAX_GDI_SIZE, gdi::FORMAT)?, resolver(ctx).as_ref())),
+    opener: Opener::Disc(|dev, ctx| {
+        gdi::open(
+            &text(&dev, gdi::MAX_GDI_SIZE, gdi::FORMAT)?,
+            resolver(ctx).as_ref(),
+        )
+    }),
 };

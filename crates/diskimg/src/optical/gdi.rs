@@ -7,7 +7,9 @@
 //! second session, so the game's data track (track 3, at 45000) is the default; its ISO 9660
 //! records LBAs from the start of the disc, which the user-data view keeps.
 
-use super::disc::{Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode};
+use super::disc::{
+    Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
+};
 use super::files::Resolver;
 use super::sector::{self, RAW, SectorKind};
 use crate::error::{Error, Result};
@@ -26,13 +28,19 @@ pub fn probe(head: &[u8]) -> bool {
     }
     let text = String::from_utf8_lossy(head);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let Some(count) = lines.next().and_then(|l| l.trim().parse::<u32>().ok()) else { return false };
+    let Some(count) = lines.next().and_then(|l| l.trim().parse::<u32>().ok()) else {
+        return false;
+    };
     if count == 0 || count > 99 {
         return false;
     }
     lines.next().is_some_and(|l| {
         let w: Vec<&str> = l.split_whitespace().collect();
-        w.len() >= 5 && w[0] == "1" && w[1].parse::<u32>().is_ok() && matches!(w[2], "0" | "4") && matches!(w[3], "2352" | "2048")
+        w.len() >= 5
+            && w[0] == "1"
+            && w[1].parse::<u32>().is_ok()
+            && matches!(w[2], "0" | "4")
+            && matches!(w[3], "2352" | "2048")
     })
 }
 
@@ -63,22 +71,35 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let bad = |msg: String| Error::corrupt(FORMAT, "track list", 0, msg);
-    let count: usize = lines.next().and_then(|l| l.trim().parse().ok()).ok_or_else(|| bad("no track count".into()))?;
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| bad("no track count".into()))?;
     if count == 0 || count > super::disc::MAX_TRACKS {
         return Err(bad(format!("{count} tracks")));
     }
     let mut disc = Disc::new(FORMAT);
     for line in lines.take(count) {
-        let (number, lba, kind, size, name) = fields(line).ok_or_else(|| bad(format!("bad track line \"{}\"", line.trim())))?;
+        let (number, lba, kind, size, name) =
+            fields(line).ok_or_else(|| bad(format!("bad track line \"{}\"", line.trim())))?;
         let stored = match size {
             2352 => Stored::Raw,
             2048 => Stored::Mode1Data,
-            _ => return Err(Error::unsupported(FORMAT, format!("track {number}: {size}-byte sectors"))),
+            _ => {
+                return Err(Error::unsupported(
+                    FORMAT,
+                    format!("track {number}: {size}-byte sectors"),
+                ));
+            }
         };
         let f = files.open(&name)?;
         let count = f.source.size() / u64::from(size);
         if count == 0 {
-            return Err(Error::new(crate::ErrorKind::OutOfBounds, format!("{} holds no whole sector", f.path.display())).with_format(FORMAT));
+            return Err(Error::new(
+                crate::ErrorKind::OutOfBounds,
+                format!("{} holds no whole sector", f.path.display()),
+            )
+            .with_format(FORMAT));
         }
         let mode = match (kind, stored) {
             (0, _) => TrackMode::Audio,
@@ -86,13 +107,20 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
             _ => {
                 let mut raw = [0u8; RAW];
                 f.source.read_exact_at(0, &mut raw)?;
-                if sector::kind_of(&raw) == SectorKind::Mode1 { TrackMode::Mode1 } else { TrackMode::Mode2Mixed }
+                if sector::kind_of(&raw) == SectorKind::Mode1 {
+                    TrackMode::Mode1
+                } else {
+                    TrackMode::Mode2Mixed
+                }
             }
         };
         disc.files.push(f);
         let session = if lba >= HIGH_DENSITY { 2 } else { 1 };
         if !disc.sessions.iter().any(|s| s.number == session) {
-            disc.sessions.push(Session { number: session, kind: SessionKind::CdRom });
+            disc.sessions.push(Session {
+                number: session,
+                kind: SessionKind::CdRom,
+            });
         }
         disc.tracks.push(Track {
             number,
@@ -106,11 +134,24 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
             flags: TrackFlags::from_control(if kind == 4 { 4 } else { 0 }),
             isrc: None,
             cd_text: Default::default(),
-            runs: vec![Run { lba, count, source: Source::File { file: disc.files.len() - 1, offset: 0, stored, swap: false }, sub: Sub::None }],
+            runs: vec![Run {
+                lba,
+                count,
+                source: Source::File {
+                    file: disc.files.len() - 1,
+                    offset: 0,
+                    stored,
+                    swap: false,
+                },
+                sub: Sub::None,
+            }],
         });
     }
     if disc.tracks.len() != count {
-        return Err(bad(format!("{count} tracks announced, {} listed", disc.tracks.len())));
+        return Err(bad(format!(
+            "{count} tracks announced, {} listed",
+            disc.tracks.len()
+        )));
     }
     super::cue::set_session_kinds(&mut disc);
     disc.validate()?;

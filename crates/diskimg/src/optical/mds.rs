@@ -15,7 +15,9 @@
 //! Not supported: version 2 (`.mdx`, encrypted), data split over several files, DVD disc
 //! structures, BCA and DPM data (ignored).
 
-use super::disc::{Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode};
+use super::disc::{
+    Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
+};
 use super::files::Resolver;
 use super::msf::lba_to_msf;
 use crate::error::{Error, Result};
@@ -33,19 +35,31 @@ pub fn probe(head: &[u8]) -> bool {
 }
 
 fn le16(b: &[u8], at: usize) -> Result<u16> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(|| short(at))
+    b.get(at..at + 2)
+        .map(|s| u16::from_le_bytes([s[0], s[1]]))
+        .ok_or_else(|| short(at))
 }
 
 fn le32(b: &[u8], at: usize) -> Result<u32> {
-    b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| short(at))
+    b.get(at..at + 4)
+        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        .ok_or_else(|| short(at))
 }
 
 fn le64(b: &[u8], at: usize) -> Result<u64> {
-    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(u64::from_le_bytes).ok_or_else(|| short(at))
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
+        .ok_or_else(|| short(at))
 }
 
 fn short(at: usize) -> Error {
-    Error::corrupt(FORMAT, "descriptor", at as u64, "structure runs past the end of the file")
+    Error::corrupt(
+        FORMAT,
+        "descriptor",
+        at as u64,
+        "structure runs past the end of the file",
+    )
 }
 
 /// Mode and stored layout of an MDS mode byte and sector size.
@@ -83,13 +97,23 @@ fn mode_byte(mode: TrackMode) -> u8 {
 /// Opens an Alcohol image from its descriptor's bytes.
 pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
     if !probe(b) {
-        return Err(Error::corrupt(FORMAT, "header", 0, "no MEDIA DESCRIPTOR version 1 signature"));
+        return Err(Error::corrupt(
+            FORMAT,
+            "header",
+            0,
+            "no MEDIA DESCRIPTOR version 1 signature",
+        ));
     }
     let medium = le16(b, 18)?;
     let dvd = medium >= 0x10;
     let sessions = usize::from(le16(b, 20)?);
     if sessions == 0 || sessions > super::disc::MAX_SESSIONS {
-        return Err(Error::corrupt(FORMAT, "header", 20, format!("{sessions} sessions")));
+        return Err(Error::corrupt(
+            FORMAT,
+            "header",
+            20,
+            format!("{sessions} sessions"),
+        ));
     }
     let sess_off = le32(b, 80)? as usize;
     let mut disc = Disc::new(FORMAT);
@@ -97,11 +121,21 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
     let mut prev_end_offset = None::<u64>;
     for s in 0..sessions {
         let sb = sess_off + s * 24;
-        let number = u8::try_from(le16(b, sb + 8)?).map_err(|_| Error::corrupt(FORMAT, "session block", sb as u64, "session number out of range"))?;
+        let number = u8::try_from(le16(b, sb + 8)?).map_err(|_| {
+            Error::corrupt(
+                FORMAT,
+                "session block",
+                sb as u64,
+                "session number out of range",
+            )
+        })?;
         let blocks = usize::from(*b.get(sb + 10).ok_or_else(|| short(sb + 10))?);
         let blocks_off = le32(b, sb + 20)? as usize;
         let session_end = i64::from(le32(b, sb + 4)? as i32);
-        disc.sessions.push(Session { number, kind: SessionKind::CdRom });
+        disc.sessions.push(Session {
+            number,
+            kind: SessionKind::CdRom,
+        });
         let mut rows = Vec::new();
         for k in 0..blocks {
             let tb = blocks_off + k * 80;
@@ -112,12 +146,21 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
             let (m, sec, f) = (b[tb + 9], b[tb + 10], b[tb + 11]);
             (i64::from(m) * 60 + i64::from(sec)) * 75 + i64::from(f) - 150
         });
-        let tracks: Vec<usize> = rows.iter().filter(|(_, p)| (1..=99).contains(p)).map(|&(tb, _)| tb).collect();
+        let tracks: Vec<usize> = rows
+            .iter()
+            .filter(|(_, p)| (1..=99).contains(p))
+            .map(|&(tb, _)| tb)
+            .collect();
         for (i, &tb) in tracks.iter().enumerate() {
             let n = b[tb + 4];
             let sub = b[tb + 1] == 0x08;
             let size = le16(b, tb + 16)?;
-            let (mode, stored) = mode_of(b[tb], size, sub).ok_or_else(|| Error::unsupported(FORMAT, format!("track {n}: mode {:#04x} with {size}-byte sectors", b[tb])))?;
+            let (mode, stored) = mode_of(b[tb], size, sub).ok_or_else(|| {
+                Error::unsupported(
+                    FORMAT,
+                    format!("track {n}: mode {:#04x} with {size}-byte sectors", b[tb]),
+                )
+            })?;
             let stride = u64::from(size);
             let start = i64::from(le32(b, tb + 36)?);
             let start_offset = le64(b, tb + 40)?;
@@ -125,7 +168,10 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
             let footer = le32(b, tb + 52)? as usize;
             let extra = le32(b, tb + 12)? as usize;
             if files_n != 1 {
-                return Err(Error::unsupported(FORMAT, format!("track {n} stored in {files_n} files")));
+                return Err(Error::unsupported(
+                    FORMAT,
+                    format!("track {n} stored in {files_n} files"),
+                ));
             }
             if data_file.is_none() {
                 let name_off = le32(b, footer)? as usize;
@@ -134,7 +180,11 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
                 let name = match name.strip_prefix("*.") {
                     Some(ext) => files
                         .descriptor()
-                        .and_then(|p| p.with_extension(ext).file_name().map(|f| f.to_string_lossy().into_owned()))
+                        .and_then(|p| {
+                            p.with_extension(ext)
+                                .file_name()
+                                .map(|f| f.to_string_lossy().into_owned())
+                        })
                         .unwrap_or(format!("image.{ext}")),
                     None => name,
                 };
@@ -154,21 +204,48 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
                 _ => length,
             };
             if length == 0 {
-                return Err(Error::corrupt(FORMAT, "track block", tb as u64, format!("track {n} has no sectors")));
+                return Err(Error::corrupt(
+                    FORMAT,
+                    "track block",
+                    tb as u64,
+                    format!("track {n} has no sectors"),
+                ));
             }
             let sub = if sub { Sub::Interleaved } else { Sub::None };
             let mut runs = Vec::new();
             let pregap_bytes = pregap as u64 * stride;
-            let stored_pregap = pregap > 0 && prev_end_offset.is_some_and(|e| start_offset.checked_sub(pregap_bytes) == Some(e));
+            let stored_pregap = pregap > 0
+                && prev_end_offset
+                    .is_some_and(|e| start_offset.checked_sub(pregap_bytes) == Some(e));
             if pregap > 0 {
                 let source = if stored_pregap {
-                    Source::File { file, offset: start_offset - pregap_bytes, stored, swap: false }
+                    Source::File {
+                        file,
+                        offset: start_offset - pregap_bytes,
+                        stored,
+                        swap: false,
+                    }
                 } else {
                     Source::Zero
                 };
-                runs.push(Run { lba: start - pregap, count: pregap as u64, source, sub: if stored_pregap { sub } else { Sub::None } });
+                runs.push(Run {
+                    lba: start - pregap,
+                    count: pregap as u64,
+                    source,
+                    sub: if stored_pregap { sub } else { Sub::None },
+                });
             }
-            runs.push(Run { lba: start, count: length, source: Source::File { file, offset: start_offset, stored, swap: false }, sub });
+            runs.push(Run {
+                lba: start,
+                count: length,
+                source: Source::File {
+                    file,
+                    offset: start_offset,
+                    stored,
+                    swap: false,
+                },
+                sub,
+            });
             prev_end_offset = Some(start_offset + length * stride);
             disc.tracks.push(Track {
                 number: n,
@@ -195,13 +272,27 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
 fn file_name(b: &[u8], at: usize, wide: bool) -> Result<String> {
     let rest = b.get(at..).ok_or_else(|| short(at))?;
     let name = if wide {
-        let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&u| u != 0).take(1024).collect();
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .take_while(|&u| u != 0)
+            .take(1024)
+            .collect();
         String::from_utf16_lossy(&units)
     } else {
-        rest.iter().take_while(|&&c| c != 0).take(1024).map(|&c| char::from(c)).collect()
+        rest.iter()
+            .take_while(|&&c| c != 0)
+            .take(1024)
+            .map(|&c| char::from(c))
+            .collect()
     };
     if name.is_empty() {
-        return Err(Error::corrupt(FORMAT, "footer", at as u64, "empty data file name"));
+        return Err(Error::corrupt(
+            FORMAT,
+            "footer",
+            at as u64,
+            "empty data file name",
+        ));
     }
     Ok(name)
 }
@@ -231,7 +322,11 @@ fn put32(v: &mut [u8], at: usize, x: u32) {
 /// The descriptor of `disc` laid out in the data file as `tracks` say.
 pub fn write(disc: &Disc, tracks: &[MdfTrack]) -> Vec<u8> {
     let sessions = disc.sessions.len();
-    let blocks_per: Vec<usize> = disc.sessions.iter().map(|s| 3 + disc.session_tracks(s.number).count()).collect();
+    let blocks_per: Vec<usize> = disc
+        .sessions
+        .iter()
+        .map(|s| 3 + disc.session_tracks(s.number).count())
+        .collect();
     let sess_off = 88;
     let blocks_off = sess_off + 24 * sessions;
     let total_blocks: usize = blocks_per.iter().sum();
@@ -248,9 +343,15 @@ pub fn write(disc: &Disc, tracks: &[MdfTrack]) -> Vec<u8> {
     let mut extra = extra_off;
     for (si, s) in disc.sessions.iter().enumerate() {
         let ts: Vec<&Track> = disc.session_tracks(s.number).collect();
-        let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else { continue };
+        let (Some(&first), Some(&last)) = (ts.first(), ts.last()) else {
+            continue;
+        };
         let sb = sess_off + si * 24;
-        put32(&mut out, sb, (first.first.min(first.start - 150)) as i32 as u32);
+        put32(
+            &mut out,
+            sb,
+            (first.first.min(first.start - 150)) as i32 as u32,
+        );
         put32(&mut out, sb + 4, last.end as i32 as u32);
         put16(&mut out, sb + 8, u16::from(s.number));
         out[sb + 10] = blocks_per[si] as u8;
@@ -258,7 +359,11 @@ pub fn write(disc: &Disc, tracks: &[MdfTrack]) -> Vec<u8> {
         put16(&mut out, sb + 12, u16::from(first.number));
         put16(&mut out, sb + 14, u16::from(last.number));
         put32(&mut out, sb + 20, block as u32);
-        let kind = if s.kind == SessionKind::CdRomXa { 0x20 } else { 0 };
+        let kind = if s.kind == SessionKind::CdRomXa {
+            0x20
+        } else {
+            0
+        };
         let c = |t: &Track| t.flags.control(t.mode);
         for (point, t, msf) in [
             (0xa0u8, first, (first.number, kind, 0u8)),
@@ -273,7 +378,9 @@ pub fn write(disc: &Disc, tracks: &[MdfTrack]) -> Vec<u8> {
             block += 80;
         }
         for t in ts {
-            let Some(w) = tracks.iter().find(|w| w.number == t.number) else { continue };
+            let Some(w) = tracks.iter().find(|w| w.number == t.number) else {
+                continue;
+            };
             let (m, sec, f) = lba_to_msf(t.start + 150);
             out[block] = mode_byte(t.mode);
             out[block + 1] = if w.subchannel { 0x08 } else { 0 };
@@ -288,7 +395,9 @@ pub fn write(disc: &Disc, tracks: &[MdfTrack]) -> Vec<u8> {
             out[block + 40..block + 48].copy_from_slice(&w.start_offset.to_le_bytes());
             put32(&mut out, block + 48, 1);
             put32(&mut out, block + 52, footer_off as u32);
-            let pregap = t.pregap().max(if t.number == first.number { 150 } else { 0 });
+            let pregap = t
+                .pregap()
+                .max(if t.number == first.number { 150 } else { 0 });
             put32(&mut out, extra, pregap as u32);
             put32(&mut out, extra + 4, t.length() as u32);
             extra += 8;
@@ -308,20 +417,42 @@ mod tests {
     #[test]
     fn written_descriptors_read_back() {
         let disc = crate::optical::disc::tests_support::one_track(TrackMode::Mode1);
-        let mds = write(&disc, &[MdfTrack { number: 1, sector_size: 2352, subchannel: false, start_offset: 0 }]);
+        let mds = write(
+            &disc,
+            &[MdfTrack {
+                number: 1,
+                sector_size: 2352,
+                subchannel: false,
+                start_offset: 0,
+            }],
+        );
         assert!(probe(&mds));
         let back = open(&mds, &ZeroFiles(10 * 2352)).unwrap();
         let t = &back.tracks[0];
-        assert_eq!((t.first, t.start, t.end, t.mode), (-150, 0, 10, TrackMode::Mode1));
+        assert_eq!(
+            (t.first, t.start, t.end, t.mode),
+            (-150, 0, 10, TrackMode::Mode1)
+        );
         assert_eq!(t.stored(), Some(Stored::Raw));
     }
 
     #[test]
     fn truncated_descriptors_are_errors() {
         let disc = crate::optical::disc::tests_support::one_track(TrackMode::Mode1);
-        let mds = write(&disc, &[MdfTrack { number: 1, sector_size: 2352, subchannel: false, start_offset: 0 }]);
+        let mds = write(
+            &disc,
+            &[MdfTrack {
+                number: 1,
+                sector_size: 2352,
+                subchannel: false,
+                start_offset: 0,
+            }],
+        );
         for cut in [88, 120, 200, mds.len() - 6, mds.len() - 10] {
-            assert!(open(&mds[..cut], &ZeroFiles(10 * 2352)).is_err(), "cut at {cut}");
+            assert!(
+                open(&mds[..cut], &ZeroFiles(10 * 2352)).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

@@ -15,7 +15,9 @@
 //! is CD-TEXT, `MTYP`, `END!`. The first track's 150-sector pregap is stored, as Nero does.
 
 use super::cdtext;
-use super::disc::{DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode};
+use super::disc::{
+    DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
+};
 use super::msf::{bcd, from_bcd, msf_to_frames};
 use crate::error::{Error, Result};
 use crate::io::{ReadAt, read_vec};
@@ -90,25 +92,48 @@ struct Chunk {
 }
 
 fn chunks(src: &dyn ReadAt, start: u64, end: u64) -> Result<Vec<Chunk>> {
-    let area = read_vec(src, start, end - start, MAX_CHUNKS_SIZE).map_err(|e| e.with_format(FORMAT).with_structure("chunk list"))?;
+    let area = read_vec(src, start, end - start, MAX_CHUNKS_SIZE)
+        .map_err(|e| e.with_format(FORMAT).with_structure("chunk list"))?;
     let mut out = Vec::new();
     let mut p = 0usize;
     while p + 8 <= area.len() {
         if out.len() >= MAX_CHUNKS {
-            return Err(Error::limit(FORMAT, "chunk list", start, format!("more than {MAX_CHUNKS} chunks")));
+            return Err(Error::limit(
+                FORMAT,
+                "chunk list",
+                start,
+                format!("more than {MAX_CHUNKS} chunks"),
+            ));
         }
         let id: [u8; 4] = area[p..p + 4].try_into().unwrap_or_default();
         let len = u32::from_be_bytes(area[p + 4..p + 8].try_into().unwrap_or_default()) as usize;
         if !id.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'!') {
-            return Err(Error::corrupt(FORMAT, "chunk", start + p as u64, format!("chunk id {id:02x?} is not text")));
+            return Err(Error::corrupt(
+                FORMAT,
+                "chunk",
+                start + p as u64,
+                format!("chunk id {id:02x?} is not text"),
+            ));
         }
         if id == *b"END!" {
             return Ok(out);
         }
         let body = area.get(p + 8..p + 8 + len).ok_or_else(|| {
-            Error::corrupt(FORMAT, "chunk", start + p as u64, format!("{} chunk of {len} bytes runs past the footer", String::from_utf8_lossy(&id)))
+            Error::corrupt(
+                FORMAT,
+                "chunk",
+                start + p as u64,
+                format!(
+                    "{} chunk of {len} bytes runs past the footer",
+                    String::from_utf8_lossy(&id)
+                ),
+            )
         })?;
-        out.push(Chunk { id, offset: start + p as u64, body: body.to_vec() });
+        out.push(Chunk {
+            id,
+            offset: start + p as u64,
+            body: body.to_vec(),
+        });
         p += 8 + len;
     }
     Err(Error::corrupt(FORMAT, "chunk list", start, "no END! chunk"))
@@ -123,7 +148,11 @@ fn be64(b: &[u8], at: usize) -> u64 {
 }
 
 fn text(b: &[u8]) -> Option<String> {
-    let s: String = b.iter().take_while(|&&c| c != 0).map(|&c| char::from(c)).collect();
+    let s: String = b
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| char::from(c))
+        .collect();
     (!s.trim().is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())).then_some(s)
 }
 
@@ -138,20 +167,38 @@ struct CueEntry {
 
 fn cue_entries(c: &Chunk, v2: bool) -> Result<Vec<CueEntry>> {
     if c.body.len() % 8 != 0 {
-        return Err(Error::corrupt(FORMAT, "CUEX chunk", c.offset, "length is not a multiple of 8"));
+        return Err(Error::corrupt(
+            FORMAT,
+            "CUEX chunk",
+            c.offset,
+            "length is not a multiple of 8",
+        ));
     }
     c.body
         .chunks_exact(8)
         .map(|e| {
-            let track = if e[1] == 0xaa { 0xaa } else { from_bcd(e[1]).unwrap_or(e[1]) };
+            let track = if e[1] == 0xaa {
+                0xaa
+            } else {
+                from_bcd(e[1]).unwrap_or(e[1])
+            };
             let index = from_bcd(e[2]).unwrap_or(e[2]);
             let lba = if v2 {
                 i64::from(i32::from_be_bytes(e[4..8].try_into().unwrap_or_default()))
             } else {
-                let (m, s, f) = (from_bcd(e[5]).unwrap_or(e[5]), from_bcd(e[6]).unwrap_or(e[6]), from_bcd(e[7]).unwrap_or(e[7]));
+                let (m, s, f) = (
+                    from_bcd(e[5]).unwrap_or(e[5]),
+                    from_bcd(e[6]).unwrap_or(e[6]),
+                    from_bcd(e[7]).unwrap_or(e[7]),
+                );
                 msf_to_frames(m.into(), s.into(), f.into()) - 150
             };
-            Ok(CueEntry { control: e[0] >> 4, track, index, lba })
+            Ok(CueEntry {
+                control: e[0] >> 4,
+                track,
+                index,
+                lba,
+            })
         })
         .collect()
 }
@@ -159,7 +206,8 @@ fn cue_entries(c: &Chunk, v2: bool) -> Result<Vec<CueEntry>> {
 /// Opens an NRG image from its file.
 pub fn open(file: DataFile) -> Result<Disc> {
     let src = file.source.clone();
-    let (start, version) = footer(src.as_ref()).ok_or_else(|| Error::corrupt(FORMAT, "footer", src.size(), "no NER5 or NERO footer"))?;
+    let (start, version) = footer(src.as_ref())
+        .ok_or_else(|| Error::corrupt(FORMAT, "footer", src.size(), "no NER5 or NERO footer"))?;
     let v2 = version == 2;
     let end = src.size() - if v2 { 12 } else { 8 };
     let list = chunks(src.as_ref(), start, end)?;
@@ -182,17 +230,33 @@ pub fn open(file: DataFile) -> Result<Disc> {
     }
     if !cues.is_empty() {
         if cues.len() != daos.len() {
-            return Err(Error::corrupt(FORMAT, "chunk list", start, format!("{} CUEX chunks but {} DAOX chunks", cues.len(), daos.len())));
+            return Err(Error::corrupt(
+                FORMAT,
+                "chunk list",
+                start,
+                format!("{} CUEX chunks but {} DAOX chunks", cues.len(), daos.len()),
+            ));
         }
         for (s, (cue, dao)) in cues.iter().zip(&daos).enumerate() {
-            load_dao_session(&mut disc, u8::try_from(s + 1).unwrap_or(u8::MAX), cue, dao, v2)?;
+            load_dao_session(
+                &mut disc,
+                u8::try_from(s + 1).unwrap_or(u8::MAX),
+                cue,
+                dao,
+                v2,
+            )?;
         }
     } else if !etns.is_empty() {
         for (s, etn) in etns.iter().enumerate() {
             load_tao_session(&mut disc, u8::try_from(s + 1).unwrap_or(u8::MAX), etn, v2)?;
         }
     } else {
-        return Err(Error::corrupt(FORMAT, "chunk list", start, "neither CUEX/DAOX nor ETN2 chunks"));
+        return Err(Error::corrupt(
+            FORMAT,
+            "chunk list",
+            start,
+            "neither CUEX/DAOX nor ETN2 chunks",
+        ));
     }
     cdtext::attach(&mut disc, track_texts);
     super::cue::set_session_kinds(&mut disc);
@@ -200,58 +264,142 @@ pub fn open(file: DataFile) -> Result<Disc> {
     Ok(disc)
 }
 
-fn load_dao_session(disc: &mut Disc, session: u8, cue: &Chunk, dao: &Chunk, v2: bool) -> Result<()> {
+fn load_dao_session(
+    disc: &mut Disc,
+    session: u8,
+    cue: &Chunk,
+    dao: &Chunk,
+    v2: bool,
+) -> Result<()> {
     let entries = cue_entries(cue, cue.id == *b"CUEX")?;
     let block = if dao.id == *b"DAOX" { 42 } else { 30 };
     let body = &dao.body;
     if body.len() < 22 || (body.len() - 22) % block != 0 {
-        return Err(Error::corrupt(FORMAT, "DAOX chunk", dao.offset, format!("length {} does not hold whole track blocks", body.len())));
+        return Err(Error::corrupt(
+            FORMAT,
+            "DAOX chunk",
+            dao.offset,
+            format!("length {} does not hold whole track blocks", body.len()),
+        ));
     }
     if session == 1 {
         disc.catalog = text(&body[4..17]).filter(|c| c.len() == 13);
     }
-    disc.sessions.push(Session { number: session, kind: SessionKind::CdRom });
+    disc.sessions.push(Session {
+        number: session,
+        kind: SessionKind::CdRom,
+    });
     let leadout = entries.iter().find(|e| e.track == 0xaa).map(|e| e.lba);
     let numbered: Vec<u8> = {
-        let mut v: Vec<u8> = entries.iter().filter(|e| (1..=99).contains(&e.track)).map(|e| e.track).collect();
+        let mut v: Vec<u8> = entries
+            .iter()
+            .filter(|e| (1..=99).contains(&e.track))
+            .map(|e| e.track)
+            .collect();
         v.dedup();
         v
     };
     let blocks: Vec<&[u8]> = body[22..].chunks_exact(block).collect();
     if blocks.len() != numbered.len() {
-        return Err(Error::corrupt(FORMAT, "DAOX chunk", dao.offset, format!("{} track blocks for {} tracks in CUEX", blocks.len(), numbered.len())));
+        return Err(Error::corrupt(
+            FORMAT,
+            "DAOX chunk",
+            dao.offset,
+            format!(
+                "{} track blocks for {} tracks in CUEX",
+                blocks.len(),
+                numbered.len()
+            ),
+        ));
     }
     for (i, (&n, b)) in numbered.iter().zip(&blocks).enumerate() {
         let of = |idx: u8| entries.iter().find(|e| e.track == n && e.index == idx);
-        let start = of(1).ok_or_else(|| Error::corrupt(FORMAT, "CUEX chunk", cue.offset, format!("track {n} has no index 1")))?;
+        let start = of(1).ok_or_else(|| {
+            Error::corrupt(
+                FORMAT,
+                "CUEX chunk",
+                cue.offset,
+                format!("track {n} has no index 1"),
+            )
+        })?;
         let first = of(0).map_or(start.lba, |e| e.lba);
         let end = match numbered.get(i + 1) {
             Some(&next) => entries.iter().find(|e| e.track == next).map(|e| e.lba),
             None => leadout,
         }
-        .ok_or_else(|| Error::corrupt(FORMAT, "CUEX chunk", cue.offset, format!("no end for track {n}")))?;
+        .ok_or_else(|| {
+            Error::corrupt(
+                FORMAT,
+                "CUEX chunk",
+                cue.offset,
+                format!("no end for track {n}"),
+            )
+        })?;
         let code = b[14];
-        let (mode, stored, sub) = mode_of(code).ok_or_else(|| Error::unsupported(FORMAT, format!("track {n} mode code {code:#04x}")))?;
+        let (mode, stored, sub) = mode_of(code).ok_or_else(|| {
+            Error::unsupported(FORMAT, format!("track {n} mode code {code:#04x}"))
+        })?;
         let size = u64::from(u16::from_be_bytes([b[12], b[13]]));
         let stride = u64::from(stored.size()) + if sub == Sub::Interleaved { 96 } else { 0 };
         if size != stride {
-            disc.warnings.push(format!("track {n}: sector size {size} for mode code {code:#04x}; {stride} used"));
+            disc.warnings.push(format!(
+                "track {n}: sector size {size} for mode code {code:#04x}; {stride} used"
+            ));
         }
-        let (pregap_off, _start_off, end_off) = if v2 { (be64(b, 18), be64(b, 26), be64(b, 34)) } else { (u64::from(be32(b, 18)), u64::from(be32(b, 22)), u64::from(be32(b, 26))) };
-        let stored_n = end_off.checked_sub(pregap_off).ok_or_else(|| Error::corrupt(FORMAT, "DAOX chunk", dao.offset, format!("track {n} ends before it starts")))? / stride;
+        let (pregap_off, _start_off, end_off) = if v2 {
+            (be64(b, 18), be64(b, 26), be64(b, 34))
+        } else {
+            (
+                u64::from(be32(b, 18)),
+                u64::from(be32(b, 22)),
+                u64::from(be32(b, 26)),
+            )
+        };
+        let stored_n = end_off.checked_sub(pregap_off).ok_or_else(|| {
+            Error::corrupt(
+                FORMAT,
+                "DAOX chunk",
+                dao.offset,
+                format!("track {n} ends before it starts"),
+            )
+        })? / stride;
         let total = end - first;
         if total <= 0 || stored_n as i64 > total {
-            return Err(Error::corrupt(FORMAT, "DAOX chunk", dao.offset, format!("track {n}: {stored_n} sectors stored for {total} on the disc")));
+            return Err(Error::corrupt(
+                FORMAT,
+                "DAOX chunk",
+                dao.offset,
+                format!("track {n}: {stored_n} sectors stored for {total} on the disc"),
+            ));
         }
         let mut runs = Vec::new();
         let gap = total - stored_n as i64;
         if gap > 0 {
-            runs.push(Run { lba: first, count: gap as u64, source: Source::Zero, sub: Sub::None });
+            runs.push(Run {
+                lba: first,
+                count: gap as u64,
+                source: Source::Zero,
+                sub: Sub::None,
+            });
         }
         if stored_n > 0 {
-            runs.push(Run { lba: first + gap, count: stored_n, source: Source::File { file: 0, offset: pregap_off, stored, swap: false }, sub });
+            runs.push(Run {
+                lba: first + gap,
+                count: stored_n,
+                source: Source::File {
+                    file: 0,
+                    offset: pregap_off,
+                    stored,
+                    swap: false,
+                },
+                sub,
+            });
         }
-        let indexes = entries.iter().filter(|e| e.track == n && e.index >= 2).map(|e| e.lba).collect();
+        let indexes = entries
+            .iter()
+            .filter(|e| e.track == n && e.index >= 2)
+            .map(|e| e.lba)
+            .collect();
         disc.tracks.push(Track {
             number: n,
             session,
@@ -273,17 +421,32 @@ fn load_dao_session(disc: &mut Disc, session: u8, cue: &Chunk, dao: &Chunk, v2: 
 fn load_tao_session(disc: &mut Disc, session: u8, etn: &Chunk, v2: bool) -> Result<()> {
     let size = if v2 { 32 } else { 20 };
     if etn.body.len() % size != 0 {
-        return Err(Error::corrupt(FORMAT, "ETN2 chunk", etn.offset, "length does not hold whole entries"));
+        return Err(Error::corrupt(
+            FORMAT,
+            "ETN2 chunk",
+            etn.offset,
+            "length does not hold whole entries",
+        ));
     }
-    disc.sessions.push(Session { number: session, kind: SessionKind::CdRom });
+    disc.sessions.push(Session {
+        number: session,
+        kind: SessionKind::CdRom,
+    });
     for e in etn.body.chunks_exact(size) {
         let (offset, len, code, lba) = if v2 {
             (be64(e, 0), be64(e, 8), e[19], be32(e, 20))
         } else {
-            (u64::from(be32(e, 0)), u64::from(be32(e, 4)), e[11], be32(e, 12))
+            (
+                u64::from(be32(e, 0)),
+                u64::from(be32(e, 4)),
+                e[11],
+                be32(e, 12),
+            )
         };
         let n = u8::try_from(disc.tracks.len() + 1).unwrap_or(u8::MAX);
-        let (mode, stored, sub) = mode_of(code).ok_or_else(|| Error::unsupported(FORMAT, format!("track {n} mode code {code:#04x}")))?;
+        let (mode, stored, sub) = mode_of(code).ok_or_else(|| {
+            Error::unsupported(FORMAT, format!("track {n} mode code {code:#04x}"))
+        })?;
         let stride = u64::from(stored.size()) + if sub == Sub::Interleaved { 96 } else { 0 };
         let count = len / stride;
         // The LBA recorded counts no pregaps; every track after the first has one of 150
@@ -291,13 +454,33 @@ fn load_tao_session(disc: &mut Disc, session: u8, etn: &Chunk, v2: bool) -> Resu
         let pregap = if disc.tracks.is_empty() { 0 } else { 150 };
         let lba = i64::from(lba) + 150 * disc.tracks.len() as i64;
         if count == 0 {
-            return Err(Error::corrupt(FORMAT, "ETN2 chunk", etn.offset, format!("track {n} has no whole sector")));
+            return Err(Error::corrupt(
+                FORMAT,
+                "ETN2 chunk",
+                etn.offset,
+                format!("track {n} has no whole sector"),
+            ));
         }
         let mut runs = Vec::new();
         if pregap > 0 {
-            runs.push(Run { lba: lba - pregap, count: pregap as u64, source: Source::Zero, sub: Sub::None });
+            runs.push(Run {
+                lba: lba - pregap,
+                count: pregap as u64,
+                source: Source::Zero,
+                sub: Sub::None,
+            });
         }
-        runs.push(Run { lba, count, source: Source::File { file: 0, offset, stored, swap: false }, sub });
+        runs.push(Run {
+            lba,
+            count,
+            source: Source::File {
+                file: 0,
+                offset,
+                stored,
+                swap: false,
+            },
+            sub,
+        });
         disc.tracks.push(Track {
             number: n,
             session,
@@ -352,19 +535,33 @@ pub fn write_footer(disc: &Disc, tracks: &[NrgTrack], data_end: u64) -> Vec<u8> 
             .filter_map(|w| disc.track(w.number).map(|t| (t, w)))
             .filter(|(t, _)| t.session == s.number)
             .collect();
-        let Some(&(first_t, first_w)) = in_session.first() else { continue };
+        let Some(&(first_t, first_w)) = in_session.first() else {
+            continue;
+        };
         let mut cuex = Vec::new();
         let entry = |v: &mut Vec<u8>, control: u8, track: u8, index: u8, lba: i64| {
             v.extend_from_slice(&[(control << 4) | 1, track, index, 0]);
             v.extend_from_slice(&(lba as i32).to_be_bytes());
         };
-        entry(&mut cuex, first_t.flags.control(first_t.mode), 0, 0, first_w.first.min(first_t.first));
+        entry(
+            &mut cuex,
+            first_t.flags.control(first_t.mode),
+            0,
+            0,
+            first_w.first.min(first_t.first),
+        );
         for (t, w) in &in_session {
             let c = t.flags.control(t.mode);
             entry(&mut cuex, c, bcd(t.number), 0, w.first.min(t.first));
             entry(&mut cuex, c, bcd(t.number), 1, t.start);
             for (i, &at) in t.indexes.iter().enumerate() {
-                entry(&mut cuex, c, bcd(t.number), bcd(u8::try_from(i + 2).unwrap_or(99)), at);
+                entry(
+                    &mut cuex,
+                    c,
+                    bcd(t.number),
+                    bcd(u8::try_from(i + 2).unwrap_or(99)),
+                    at,
+                );
             }
         }
         let last = in_session.last().map(|(t, _)| *t).unwrap_or(first_t);
@@ -393,7 +590,11 @@ pub fn write_footer(disc: &Disc, tracks: &[NrgTrack], data_end: u64) -> Vec<u8> 
             daox.extend_from_slice(&b);
         }
         chunk(&mut out, b"DAOX", &daox);
-        chunk(&mut out, b"SINF", &u32::try_from(in_session.len()).unwrap_or(0).to_be_bytes());
+        chunk(
+            &mut out,
+            b"SINF",
+            &u32::try_from(in_session.len()).unwrap_or(0).to_be_bytes(),
+        );
     }
     let packs = cdtext::encode(disc);
     if !packs.is_empty() {
@@ -408,7 +609,10 @@ pub fn write_footer(disc: &Disc, tracks: &[NrgTrack], data_end: u64) -> Vec<u8> 
 
 /// Opens an NRG image held in memory or elsewhere (fuzzing).
 pub fn open_source(src: Arc<dyn ReadAt>) -> Result<Disc> {
-    open(DataFile { path: PathBuf::from("image.nrg"), source: src })
+    open(DataFile {
+        path: PathBuf::from("image.nrg"),
+        source: src,
+    })
 }
 
 #[cfg(test)]

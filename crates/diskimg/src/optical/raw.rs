@@ -2,7 +2,9 @@
 //! pattern first), read as one data track; and a plain 2048-byte image (an ISO) taken as a
 //! one-track mode 1 disc, which is how conversion reads an ISO.
 
-use super::disc::{DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode};
+use super::disc::{
+    DataFile, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
+};
 use super::sector::{self, RAW, USER};
 use crate::error::{Error, Result};
 
@@ -21,14 +23,26 @@ pub fn probe(head: &[u8], size: u64) -> bool {
         && matches!(head[15], 1 | 2)
 }
 
-fn one_track(format: &'static str, file: DataFile, mode: TrackMode, stored: Stored) -> Result<Disc> {
+fn one_track(
+    format: &'static str,
+    file: DataFile,
+    mode: TrackMode,
+    stored: Stored,
+) -> Result<Disc> {
     let count = file.source.size() / u64::from(stored.size());
     if count == 0 {
         return Err(Error::corrupt(format, "image", 0, "no whole sector"));
     }
     let mut disc = Disc::new(format);
     disc.files.push(file);
-    disc.sessions.push(Session { number: 1, kind: if mode == TrackMode::Mode1 { SessionKind::CdRom } else { SessionKind::CdRomXa } });
+    disc.sessions.push(Session {
+        number: 1,
+        kind: if mode == TrackMode::Mode1 {
+            SessionKind::CdRom
+        } else {
+            SessionKind::CdRomXa
+        },
+    });
     disc.tracks.push(Track {
         number: 1,
         session: 1,
@@ -41,7 +55,17 @@ fn one_track(format: &'static str, file: DataFile, mode: TrackMode, stored: Stor
         flags: TrackFlags::default(),
         isrc: None,
         cd_text: Default::default(),
-        runs: vec![Run { lba: 0, count, source: Source::File { file: 0, offset: 0, stored, swap: false }, sub: Sub::None }],
+        runs: vec![Run {
+            lba: 0,
+            count,
+            source: Source::File {
+                file: 0,
+                offset: 0,
+                stored,
+                swap: false,
+            },
+            sub: Sub::None,
+        }],
     });
     disc.validate()?;
     Ok(disc)
@@ -51,7 +75,11 @@ fn one_track(format: &'static str, file: DataFile, mode: TrackMode, stored: Stor
 pub fn open(file: DataFile) -> Result<Disc> {
     let mut s = [0u8; RAW];
     file.source.read_exact_at(0, &mut s)?;
-    let mode = if s[15] == 1 { TrackMode::Mode1 } else { TrackMode::Mode2Mixed };
+    let mode = if s[15] == 1 {
+        TrackMode::Mode1
+    } else {
+        TrackMode::Mode2Mixed
+    };
     one_track(FORMAT, file, mode, Stored::Raw)
 }
 

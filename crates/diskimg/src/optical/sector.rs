@@ -17,7 +17,9 @@ pub const MODE2: usize = 2336;
 pub const FORM2: usize = 2324;
 
 /// The 12-byte sync pattern that opens every data sector.
-pub const SYNC: [u8; 12] = [0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0];
+pub const SYNC: [u8; 12] = [
+    0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
+];
 
 /// What a sector holds, as its header and subheader say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +86,13 @@ pub fn write_header(raw: &mut [u8; RAW], lba: i64, mode: u8) {
 /// Builds the raw sector at `lba` of `kind` around `data`: 2048 bytes for mode 1 and form 1,
 /// 2324 for form 2, 2336 for formless mode 2 and 2352 for audio (copied). `subheader`
 /// replaces the default subheader of form 1 and form 2 sectors.
-pub fn encode(raw: &mut [u8; RAW], lba: i64, kind: SectorKind, data: &[u8], subheader: Option<[u8; 8]>) {
+pub fn encode(
+    raw: &mut [u8; RAW],
+    lba: i64,
+    kind: SectorKind,
+    data: &[u8],
+    subheader: Option<[u8; 8]>,
+) {
     match kind {
         SectorKind::Audio => {
             let n = data.len().min(RAW);
@@ -151,7 +159,10 @@ pub enum Check {
 /// Checks the EDC and ECC of the raw sector `raw`, expected at absolute address `lba`.
 pub fn check(raw: &[u8; RAW], lba: i64) -> Check {
     let kind = kind_of(raw);
-    if matches!(kind, SectorKind::Audio | SectorKind::Mode0 | SectorKind::Mode2Formless) {
+    if matches!(
+        kind,
+        SectorKind::Audio | SectorKind::Mode0 | SectorKind::Mode2Formless
+    ) {
         return Check::Unchecked;
     }
     let (m, s, f) = lba_to_msf(lba + 150);
@@ -204,7 +215,11 @@ const EDC_TABLE: [u32; 256] = {
         let mut v = i as u32;
         let mut bit = 0;
         while bit < 8 {
-            v = if v & 1 != 0 { (v >> 1) ^ REVERSED } else { v >> 1 };
+            v = if v & 1 != 0 {
+                (v >> 1) ^ REVERSED
+            } else {
+                v >> 1
+            };
             bit += 1;
         }
         table[i] = v;
@@ -258,9 +273,21 @@ struct Family {
 }
 
 /// P parity: 86 columns of 24 bytes (43 word columns, MSB and LSB planes), at byte 2076.
-const P: Family = Family { vectors: 86, len: 24, stride: 2, step: 86, parity_at: 2076 };
+const P: Family = Family {
+    vectors: 86,
+    len: 24,
+    stride: 2,
+    step: 86,
+    parity_at: 2076,
+};
 /// Q parity: 52 diagonals of 43 bytes (P parity included), at byte 2248.
-const Q: Family = Family { vectors: 52, len: 43, stride: 86, step: 88, parity_at: 2248 };
+const Q: Family = Family {
+    vectors: 52,
+    len: 43,
+    stride: 86,
+    step: 88,
+    parity_at: 2248,
+};
 
 /// The two parity bytes of vector `v` of `family` over `area` (the bytes from 12).
 fn parity(area: &[u8], family: &Family, v: usize) -> (u8, u8) {
@@ -326,7 +353,11 @@ mod tests {
 
     #[test]
     fn encoded_sectors_check_good() {
-        for kind in [SectorKind::Mode1, SectorKind::Mode2Form1, SectorKind::Mode2Form2] {
+        for kind in [
+            SectorKind::Mode1,
+            SectorKind::Mode2Form1,
+            SectorKind::Mode2Form2,
+        ] {
             let raw = sample(kind, 1234);
             assert_eq!(kind_of(&raw), kind);
             assert_eq!(check(&raw, 1234), Check::Good, "{kind:?}");
@@ -356,7 +387,9 @@ mod tests {
         // Every P vector including its parity sums to zero and has a zero weighted sum.
         for v in 0..86 {
             let (mut s0, mut s1) = (0u8, 0u8);
-            let mut bytes: Vec<u8> = (0..24).map(|k| raw[12 + (v / 2) * 2 + v % 2 + 86 * k]).collect();
+            let mut bytes: Vec<u8> = (0..24)
+                .map(|k| raw[12 + (v / 2) * 2 + v % 2 + 86 * k])
+                .collect();
             bytes.push(raw[2076 + v]);
             bytes.push(raw[2076 + 86 + v]);
             for b in bytes {

@@ -11,7 +11,9 @@
 //! Not supported: `FIFO` sources, packed `RW` sub-channel data, CD-TEXT languages other than
 //! block 0 (read past, not kept).
 
-use super::disc::{CdText, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode};
+use super::disc::{
+    CdText, Disc, Run, Session, SessionKind, Source, Stored, Sub, Track, TrackFlags, TrackMode,
+};
 use super::files::Resolver;
 use super::msf::{format_msf, parse_msf};
 use crate::error::{Error, Result};
@@ -38,7 +40,12 @@ fn tokens(text: &str) -> Result<Vec<(Tok, usize)>> {
     let mut i = 0;
     while i < b.len() {
         if out.len() > MAX_TOKENS {
-            return Err(Error::limit(FORMAT, "toc file", i as u64, format!("more than {MAX_TOKENS} words")));
+            return Err(Error::limit(
+                FORMAT,
+                "toc file",
+                i as u64,
+                format!("more than {MAX_TOKENS} words"),
+            ));
         }
         let c = b[i];
         if c.is_ascii_whitespace() || c == b',' {
@@ -69,7 +76,10 @@ fn tokens(text: &str) -> Result<Vec<(Tok, usize)>> {
             out.push((Tok::Str(String::from_utf8_lossy(&s).into_owned()), at));
         } else {
             let at = i;
-            while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b'{' | b'}' | b'"' | b',') {
+            while i < b.len()
+                && !b[i].is_ascii_whitespace()
+                && !matches!(b[i], b'{' | b'}' | b'"' | b',')
+            {
                 i += 1;
             }
             out.push((Tok::Word(text[at..i].to_owned()), at));
@@ -98,7 +108,11 @@ pub fn probe(head: &[u8]) -> bool {
             break;
         }
     }
-    track && matches!(first.as_deref(), Some("CD_DA" | "CD_ROM" | "CD_ROM_XA" | "CD_I" | "CATALOG" | "CD_TEXT" | "TRACK"))
+    track
+        && matches!(
+            first.as_deref(),
+            Some("CD_DA" | "CD_ROM" | "CD_ROM_XA" | "CD_I" | "CATALOG" | "CD_TEXT" | "TRACK")
+        )
 }
 
 struct Parser<'a> {
@@ -159,14 +173,21 @@ impl Parser<'_> {
             return Err(self.err("a length was expected"));
         };
         if w.contains(':') {
-            return parse_msf(&w).map(|f| Amount::Sectors(f as u64)).ok_or_else(|| self.err(format!("bad time \"{w}\"")));
+            return parse_msf(&w)
+                .map(|f| Amount::Sectors(f as u64))
+                .ok_or_else(|| self.err(format!("bad time \"{w}\"")));
         }
-        let n: u64 = w.parse().map_err(|_| self.err(format!("bad number \"{w}\"")))?;
-        n.checked_mul(unit).map(Amount::Bytes).ok_or_else(|| self.err("length overflows"))
+        let n: u64 = w
+            .parse()
+            .map_err(|_| self.err(format!("bad number \"{w}\"")))?;
+        n.checked_mul(unit)
+            .map(Amount::Bytes)
+            .ok_or_else(|| self.err("length overflows"))
     }
 
     fn is_amount(&self) -> bool {
-        self.word().is_some_and(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        self.word()
+            .is_some_and(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
     }
 
     /// Skips a balanced `{ ... }` block, keeping block-0 CD-TEXT items in `text`.
@@ -234,7 +255,11 @@ impl Amount {
 /// Opens a TOC file from its bytes.
 pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
     let text = String::from_utf8_lossy(bytes);
-    let mut p = Parser { toks: tokens(&text)?, i: 0, files };
+    let mut p = Parser {
+        toks: tokens(&text)?,
+        i: 0,
+        files,
+    };
     let mut disc = Disc::new(FORMAT);
     let mut kind = SessionKind::CdRom;
     let mut cursor = 0i64;
@@ -270,11 +295,17 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
     Ok(disc)
 }
 
-fn parse_track(p: &mut Parser<'_>, disc: &mut Disc, file_index: &mut Vec<(String, usize)>, first: i64) -> Result<Track> {
+fn parse_track(
+    p: &mut Parser<'_>,
+    disc: &mut Disc,
+    file_index: &mut Vec<(String, usize)>,
+    first: i64,
+) -> Result<Track> {
     let Some(Tok::Word(keyword)) = p.next() else {
         return Err(p.err("TRACK without a mode"));
     };
-    let (mode, stored) = mode_of(&keyword).ok_or_else(|| Error::unsupported(FORMAT, format!("track mode {keyword}")))?;
+    let (mode, stored) = mode_of(&keyword)
+        .ok_or_else(|| Error::unsupported(FORMAT, format!("track mode {keyword}")))?;
     let mut sub = Sub::None;
     match p.word() {
         Some("RW_RAW") => {
@@ -340,13 +371,21 @@ fn parse_track(p: &mut Parser<'_>, disc: &mut Disc, file_index: &mut Vec<(String
                 p.i += 1;
                 if w == "ZERO" {
                     // Optional data mode and sub-channel mode of the zeros.
-                    while p.word().is_some_and(|x| mode_of(x).is_some() || x == "RW" || x == "RW_RAW") {
+                    while p
+                        .word()
+                        .is_some_and(|x| mode_of(x).is_some() || x == "RW" || x == "RW_RAW")
+                    {
                         p.i += 1;
                     }
                 }
                 let n = p.amount(unit)?.sectors(stride);
                 if n > 0 {
-                    runs.push(Run { lba: at, count: n, source: Source::Zero, sub: Sub::None });
+                    runs.push(Run {
+                        lba: at,
+                        count: n,
+                        source: Source::Zero,
+                        sub: Sub::None,
+                    });
                     at += n as i64;
                 }
                 if w == "PREGAP" {
@@ -388,7 +427,11 @@ fn parse_track(p: &mut Parser<'_>, disc: &mut Disc, file_index: &mut Vec<(String
                     true => p.amount(unit)?.bytes(stride),
                     false => 0,
                 };
-                let len = if len == 0 { file_len.saturating_sub(offset) } else { len };
+                let len = if len == 0 {
+                    file_len.saturating_sub(offset)
+                } else {
+                    len
+                };
                 let n = len / stride;
                 if len % stride != 0 {
                     disc.warnings.push(format!("track {number}: {} bytes of \"{name}\" beyond the last whole sector are ignored", len % stride));
@@ -397,13 +440,26 @@ fn parse_track(p: &mut Parser<'_>, disc: &mut Disc, file_index: &mut Vec<(String
                     runs.push(Run {
                         lba: at,
                         count: n,
-                        source: Source::File { file: idx, offset: begin, stored, swap: mode == TrackMode::Audio && !wav },
+                        source: Source::File {
+                            file: idx,
+                            offset: begin,
+                            stored,
+                            swap: mode == TrackMode::Audio && !wav,
+                        },
                         sub,
                     });
                     at += n as i64;
                 }
                 if runs.len() > super::disc::MAX_RUNS {
-                    return Err(Error::limit(FORMAT, "toc file", 0, format!("track {number} has more than {} parts", super::disc::MAX_RUNS)));
+                    return Err(Error::limit(
+                        FORMAT,
+                        "toc file",
+                        0,
+                        format!(
+                            "track {number} has more than {} parts",
+                            super::disc::MAX_RUNS
+                        ),
+                    ));
                 }
             }
             "FIFO" => return Err(Error::unsupported(FORMAT, "FIFO sources")),
@@ -466,7 +522,10 @@ fn cd_text_block(s: &mut String, t: &CdText, indent: &str, global: bool) {
     }
     let _ = writeln!(s, "{indent}CD_TEXT {{");
     if global {
-        let _ = writeln!(s, "{indent}  LANGUAGE_MAP {{\n{indent}    0 : EN\n{indent}  }}");
+        let _ = writeln!(
+            s,
+            "{indent}  LANGUAGE_MAP {{\n{indent}    0 : EN\n{indent}  }}"
+        );
     }
     let _ = writeln!(s, "{indent}  LANGUAGE 0 {{");
     for (k, v) in t.fields() {
@@ -493,27 +552,61 @@ pub fn write(disc: &Disc, tracks: &[TocTrack]) -> String {
     }
     cd_text_block(&mut s, &disc.cd_text, "", true);
     for w in tracks {
-        let Some(t) = disc.track(w.number) else { continue };
-        let _ = writeln!(s, "\n// Track {}\nTRACK {}{}", w.number, w.keyword, if w.subchannel { " RW_RAW" } else { "" });
+        let Some(t) = disc.track(w.number) else {
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "\n// Track {}\nTRACK {}{}",
+            w.number,
+            w.keyword,
+            if w.subchannel { " RW_RAW" } else { "" }
+        );
         let _ = writeln!(s, "{}COPY", if t.flags.copy_permitted { "" } else { "NO " });
         if t.mode == TrackMode::Audio {
-            let _ = writeln!(s, "{}PRE_EMPHASIS", if t.flags.pre_emphasis { "" } else { "NO " });
-            let _ = writeln!(s, "{}_CHANNEL_AUDIO", if t.flags.four_channel { "FOUR" } else { "TWO" });
+            let _ = writeln!(
+                s,
+                "{}PRE_EMPHASIS",
+                if t.flags.pre_emphasis { "" } else { "NO " }
+            );
+            let _ = writeln!(
+                s,
+                "{}_CHANNEL_AUDIO",
+                if t.flags.four_channel { "FOUR" } else { "TWO" }
+            );
         }
         if let Some(i) = &t.isrc {
             let _ = writeln!(s, "ISRC \"{i}\"");
         }
         cd_text_block(&mut s, &t.cd_text, "", false);
-        let from = if disc.tracks.first().is_some_and(|f| f.number == t.number) { t.first.max(0) } else { t.first };
+        let from = if disc.tracks.first().is_some_and(|f| f.number == t.number) {
+            t.first.max(0)
+        } else {
+            t.first
+        };
         let before = (w.written_first - from).max(0);
         if before > 0 {
-            let zero = if t.mode == TrackMode::Audio { "SILENCE".to_owned() } else { format!("ZERO {}", w.keyword) };
+            let zero = if t.mode == TrackMode::Audio {
+                "SILENCE".to_owned()
+            } else {
+                format!("ZERO {}", w.keyword)
+            };
             let _ = writeln!(s, "{zero} {}", format_msf(before));
         }
-        let _ = writeln!(s, "DATAFILE \"{}\" #{} {}", w.file, w.offset, format_msf(w.written as i64));
+        let _ = writeln!(
+            s,
+            "DATAFILE \"{}\" #{} {}",
+            w.file,
+            w.offset,
+            format_msf(w.written as i64)
+        );
         let after = t.end - (w.written_first + w.written as i64);
         if after > 0 {
-            let zero = if t.mode == TrackMode::Audio { "SILENCE".to_owned() } else { format!("ZERO {}", w.keyword) };
+            let zero = if t.mode == TrackMode::Audio {
+                "SILENCE".to_owned()
+            } else {
+                format!("ZERO {}", w.keyword)
+            };
             let _ = writeln!(s, "{zero} {}", format_msf(after));
         }
         if t.start > from {
@@ -541,13 +634,29 @@ mod tests {
         assert_eq!((t2.first, t2.start, t2.end), (260, 410, 710));
         assert_eq!(t2.indexes, vec![485]);
         assert_eq!(t2.runs.len(), 2);
-        assert!(matches!(t2.runs[1].source, Source::File { swap: true, offset: 532480, .. }));
+        assert!(matches!(
+            t2.runs[1].source,
+            Source::File {
+                swap: true,
+                offset: 532480,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn bad_tocs_are_errors() {
-        for bad in [&b"TRACK BOGUS\n"[..], b"TRACK AUDIO\nFILE \"x\"\n", b"CD_TEXT { LANGUAGE 0 { TITLE \"x\" }\nTRACK AUDIO\n", b"TRACK AUDIO\nWHAT\n"] {
-            assert!(open(bad, &ZeroFiles(1 << 20)).is_err(), "{}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"TRACK BOGUS\n"[..],
+            b"TRACK AUDIO\nFILE \"x\"\n",
+            b"CD_TEXT { LANGUAGE 0 { TITLE \"x\" }\nTRACK AUDIO\n",
+            b"TRACK AUDIO\nWHAT\n",
+        ] {
+            assert!(
+                open(bad, &ZeroFiles(1 << 20)).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

@@ -53,7 +53,12 @@ impl TrackCheck {
 pub fn verify(disc: &Disc, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<TrackCheck>> {
     let mut out = Vec::new();
     for t in &disc.tracks {
-        let mut c = TrackCheck { number: t.number, mode: t.mode_name(), sectors: (t.end - t.first) as u64, ..Default::default() };
+        let mut c = TrackCheck {
+            number: t.number,
+            mode: t.mode_name(),
+            sectors: (t.end - t.first) as u64,
+            ..Default::default()
+        };
         if t.mode == TrackMode::Audio {
             c.no_check = c.sectors;
             progress(c.sectors);
@@ -61,7 +66,13 @@ pub fn verify(disc: &Disc, progress: &(dyn Fn(u64) + Sync)) -> Result<Vec<TrackC
             continue;
         }
         for run in &t.runs {
-            let whole = matches!(run.source, Source::File { stored: Stored::Raw | Stored::Mode2Data, .. });
+            let whole = matches!(
+                run.source,
+                Source::File {
+                    stored: Stored::Raw | Stored::Mode2Data,
+                    ..
+                }
+            );
             if !whole {
                 c.not_stored += run.count;
                 progress(run.count);

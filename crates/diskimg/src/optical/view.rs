@@ -38,13 +38,20 @@ impl UserDataView {
     /// The whole disc from LBA 0 to the end of its last track.
     pub fn whole(disc: Arc<Disc>) -> Self {
         let sectors = disc.span().1.max(0) as u64;
-        UserDataView { disc, base: 0, sectors, overlay: None }
+        UserDataView {
+            disc,
+            base: 0,
+            sectors,
+            overlay: None,
+        }
     }
 
     /// The view a file system on track `number` is read through (see the module doc).
     pub fn for_track(disc: Arc<Disc>, number: u8) -> Result<Self> {
         let Some(t) = disc.track(number).cloned() else {
-            return Err(crate::Error::not_found(format!("track {number} does not exist")));
+            return Err(crate::Error::not_found(format!(
+                "track {number} does not exist"
+            )));
         };
         let whole = Self::whole(disc.clone());
         if t.start == 0 {
@@ -53,11 +60,19 @@ impl UserDataView {
         let count = descriptor_sectors(&disc, t.start + 16)?;
         if count > 0 && t.start > 0 {
             return Ok(UserDataView {
-                overlay: Some(Overlay { from: t.start + 16, count }),
+                overlay: Some(Overlay {
+                    from: t.start + 16,
+                    count,
+                }),
                 ..whole
             });
         }
-        Ok(UserDataView { disc, base: t.start, sectors: t.length(), overlay: None })
+        Ok(UserDataView {
+            disc,
+            base: t.start,
+            sectors: t.length(),
+            overlay: None,
+        })
     }
 
     /// The disc.
@@ -103,7 +118,8 @@ impl ReadAt for UserDataView {
             let lba = (pos / USER as u64) as i64;
             let within = (pos % USER as u64) as usize;
             // Sectors up to the overlay boundary map linearly.
-            let mut run_end = (self.sectors as i64).min(lba + ((n - done + within).div_ceil(USER)) as i64);
+            let mut run_end =
+                (self.sectors as i64).min(lba + ((n - done + within).div_ceil(USER)) as i64);
             if let Some(o) = self.overlay {
                 let (a, b) = (16, 16 + o.count as i64);
                 if lba < a {
@@ -116,7 +132,8 @@ impl ReadAt for UserDataView {
             let src = self.source_lba(lba);
             if within == 0 && (n - done) >= count as usize * USER {
                 let bytes = count as usize * USER;
-                self.disc.read_user(src, count, &mut buf[done..done + bytes])?;
+                self.disc
+                    .read_user(src, count, &mut buf[done..done + bytes])?;
                 done += bytes;
             } else {
                 tmp.resize(count as usize * USER, 0);
@@ -136,7 +153,10 @@ impl ReadAt for UserDataView {
         }
         let first = (offset / USER as u64) as i64;
         let last = ((end - 1) / USER as u64) as i64;
-        if self.overlay.is_some_and(|o| first < 16 + o.count as i64 && last >= 16) {
+        if self
+            .overlay
+            .is_some_and(|o| first < 16 + o.count as i64 && last >= 16)
+        {
             return None;
         }
         let lba = self.base + first;
@@ -148,7 +168,10 @@ impl ReadAt for UserDataView {
         if self.base + last >= run.end() || run.stride() != USER as u64 {
             return None;
         }
-        let super::disc::Source::File { file, offset: at, .. } = run.source else {
+        let super::disc::Source::File {
+            file, offset: at, ..
+        } = run.source
+        else {
             return None;
         };
         let within = offset % USER as u64;
@@ -161,7 +184,9 @@ impl ReadAt for UserDataView {
 
 impl BlockDevice for UserDataView {
     fn geometry(&self) -> Geometry {
-        Geometry { sector_size: USER as u32 }
+        Geometry {
+            sector_size: USER as u32,
+        }
     }
 
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
@@ -185,12 +210,24 @@ impl BlockDevice for UserDataView {
                         .map_or(i64::MAX, |t| t.first),
                 };
                 let view_end = boundary.saturating_sub(self.base);
-                next = (view_end.max(lba + 1) as u64).saturating_mul(USER as u64).min(end);
+                next = (view_end.max(lba + 1) as u64)
+                    .saturating_mul(USER as u64)
+                    .min(end);
             }
-            let kind = if data { ExtentKind::Data } else { ExtentKind::Zero };
+            let kind = if data {
+                ExtentKind::Data
+            } else {
+                ExtentKind::Zero
+            };
             match out.last_mut() {
-                Some(last) if last.kind == kind && last.offset + last.len == pos => last.len += next - pos,
-                _ => out.push(Extent { offset: pos, len: next - pos, kind }),
+                Some(last) if last.kind == kind && last.offset + last.len == pos => {
+                    last.len += next - pos
+                }
+                _ => out.push(Extent {
+                    offset: pos,
+                    len: next - pos,
+                    kind,
+                }),
             }
             pos = next;
         }
