@@ -10,7 +10,7 @@ PACKAGES=(
   udftools udfclient python3-pycdlib                              # UDF writers (mkudffs, newfs_udf, udfclient, pycdlib)
   python3 time hyperfine                                          # fixture generation, benchmarks
   mame-tools cdrdao sox vcdimager mjpegtools libcdio-utils        # optical fixtures: chdman, toc2cue, cd-info
-  bchunk nrg2iso mdf2iso ccd2iso iat                              # optical: independent one-way readers
+  bchunk nrg2iso mdf2iso ccd2iso iat flac                         # optical: independent readers, FLAC decoder
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

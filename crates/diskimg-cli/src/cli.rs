@@ -30,7 +30,7 @@ pub enum Command {
     Cat(CatArgs),
     /// Copy files out of an image, keeping names, times, modes and symlinks.
     #[command(
-        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract album.cue --tracks -o tracks/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/"
+        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract album.cue --tracks -o tracks/\n  diskimg extract album.cue --tracks --flac -o tracks/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/"
     )]
     Extract(ExtractArgs),
     /// Convert an optical disc image to another format (CUE/BIN, TOC/BIN, CCD/IMG/SUB,
@@ -165,6 +165,9 @@ pub struct ExtractArgs {
     /// `Track NN.wav`, data tracks as `Track NN.iso` (all, or the one --track names).
     #[arg(long, conflicts_with = "boot_images")]
     pub tracks: bool,
+    /// With --tracks: write audio tracks as FLAC instead of WAV.
+    #[arg(long, requires = "tracks")]
+    pub flac: bool,
     /// No progress bar or summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -220,6 +220,42 @@ fn audio_tracks_equal_the_pcm_sox_made() {
 }
 
 #[test]
+fn flac_tracks_decode_to_the_pcm() {
+    let Some(dir) = fixtures("optical") else {
+        return;
+    };
+    let Some(_) = tool("flac") else { return };
+    let out = tempdir();
+    ok(diskimg()
+        .args(["extract", "-q", "--tracks", "--flac"])
+        .arg(dir.join("mixed.cue"))
+        .arg("-o")
+        .arg(out.path()));
+    for (n, pcm) in [(2, "a1.raw"), (3, "a2.raw")] {
+        let f = out.path().join(format!("Track {n:02}.flac"));
+        // The reference decoder checks the frames' CRCs and the MD5 of the samples.
+        ok(std::process::Command::new("flac")
+            .args(["-t", "-s"])
+            .arg(&f));
+        let decoded = ok(std::process::Command::new("flac")
+            .args([
+                "-d",
+                "-s",
+                "-c",
+                "--force-raw-format",
+                "--endian=little",
+                "--sign=signed",
+            ])
+            .arg(&f));
+        assert!(
+            decoded == std::fs::read(dir.join(pcm)).unwrap(),
+            "track {n}"
+        );
+    }
+    assert!(out.path().join("Track 01.iso").exists());
+}
+
+#[test]
 fn video_cd_and_public_samples() {
     let Some(dir) = fixtures("optical") else {
         return;

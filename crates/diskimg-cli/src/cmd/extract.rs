@@ -5,6 +5,7 @@ use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::{Context, Result, bail};
 use diskimg::ops::extract::{Existing, ExtractOptions, extract, extract_boot_images};
+use diskimg::ops::optical::AudioFormat;
 use std::path::PathBuf;
 
 pub fn run(a: ExtractArgs) -> Result<()> {
@@ -26,10 +27,16 @@ pub fn run(a: ExtractArgs) -> Result<()> {
         };
         let only: Vec<u8> = a.select.track.into_iter().collect();
         let bar = Bar::new(a.quiet);
+        let audio = if a.flac {
+            AudioFormat::Flac
+        } else {
+            AudioFormat::Wav
+        };
         let r = diskimg::ops::optical::extract_tracks(
             &d.disc,
             &dest,
             &only,
+            audio,
             existing == Existing::Replace,
             &|n| diskimg::ops::extract::Progress::advance(&bar, n, 0),
         );
