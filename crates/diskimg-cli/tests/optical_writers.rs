@@ -49,6 +49,9 @@ fn same_sectors(a: &Path, b: &Path, sub: bool, meta: bool, audio: bool) {
         a.display(),
         b.display()
     );
+    if meta {
+        assert_eq!((&da.catalog, &da.cd_text), (&db.catalog, &db.cd_text), "{}", b.display());
+    }
     for (ta, tb) in da.tracks.iter().zip(&db.tracks) {
         assert_eq!(
             (ta.number, ta.start, ta.end, ta.mode),
@@ -262,6 +265,13 @@ fn round_trips_are_lossless() {
         convert(&src, &p, extra);
         // This MDS writer keeps no ISRC (the conversion says so).
         same_sectors(&src, &p, false, !out.ends_with(".mds"), true);
+    }
+    // Indexes, CD-TEXT, catalog, ISRC and an unstored pregap, from a hand-written TOC.
+    let hand = dir.join("hand.toc");
+    for out in ["h1.cue", "h2.toc", "h3.ccd", "h4.nrg"] {
+        let p = t.path().join(out);
+        convert(&hand, &p, &[]);
+        same_sectors(&hand, &p, false, true, true);
     }
     // Subchannel, once there (CloneCD writes it), survives every format that can hold it.
     let ccd = t.path().join("r.ccd");

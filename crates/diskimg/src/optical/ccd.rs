@@ -248,6 +248,21 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
             .find(|(t, _)| *t == n)
             .and_then(|(_, kv)| get(kv, "isrc"))
             .map(str::to_owned);
+        // Indexes 2 and up, where they lie inside the track and in order.
+        let mut indexes: Vec<i64> = Vec::new();
+        for k in 2..=99u8 {
+            match index(n, &format!("index {k}")) {
+                Some(at) if at > indexes.last().copied().unwrap_or(start) && at < end => {
+                    indexes.push(at)
+                }
+                Some(_) => {
+                    return Err(bad(format!(
+                        "track {n}: index {k} outside the track or out of order"
+                    )));
+                }
+                None => break,
+            }
+        }
         disc.tracks.push(Track {
             number: n,
             session: e.session,
@@ -256,7 +271,7 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
             start,
             end,
             postgap: 0,
-            indexes: Vec::new(),
+            indexes,
             flags: TrackFlags::from_control(e.control),
             isrc,
             cd_text: Default::default(),
