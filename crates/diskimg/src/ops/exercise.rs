@@ -112,6 +112,11 @@ fn layer(l: &Layer) {
     if let Some((_, inner)) = &l.container {
         layer(inner);
     }
+    if let Some(d) = &l.disc {
+        for (_, t) in &d.tracks {
+            layer(t);
+        }
+    }
     for e in &l.file_systems {
         if let Some(fs) = &e.fs {
             tree(fs.as_ref());
