@@ -283,3 +283,39 @@ fn video_cd_and_public_samples() {
         assert!(ls.contains("COPYING"), "{n}: {ls}");
     }
 }
+
+#[test]
+fn corpus_images_match_their_manifest() {
+    let corpus = Path::new("/work/corpus-out");
+    if !corpus.join("MANIFEST").exists() {
+        eprintln!("skipped: /work/corpus-out absent");
+        return;
+    }
+    for (name, tracks, label) in [
+        ("vcd_vcdimager.cue", 2, "CORPUS_VCD"),
+        ("mixed_mode1_audio.cue", 3, "CORPUS_MIXED"),
+        ("chd_extract_mixed.cue", 3, "CORPUS_MIXED"),
+        ("chd_extract_vcd.toc", 2, "CORPUS_VCD"),
+    ] {
+        let image = corpus.join(name);
+        if !image.exists() {
+            continue;
+        }
+        let v = info(&image);
+        assert_eq!(
+            v["disc"]["tracks"].as_array().unwrap().len(),
+            tracks,
+            "{name}"
+        );
+        let t = v["disc"]["default_track"].as_u64().unwrap() as usize - 1;
+        assert_eq!(
+            v["disc"]["tracks"][t]["content"]["file_systems"][0]["label"], label,
+            "{name}"
+        );
+    }
+    // vcdimager's raw sectors all check good.
+    let o = run(diskimg()
+        .arg("verify")
+        .arg(corpus.join("vcd_vcdimager.cue")));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}

@@ -50,7 +50,12 @@ fn same_sectors(a: &Path, b: &Path, sub: bool, meta: bool, audio: bool) {
         b.display()
     );
     if meta {
-        assert_eq!((&da.catalog, &da.cd_text), (&db.catalog, &db.cd_text), "{}", b.display());
+        assert_eq!(
+            (&da.catalog, &da.cd_text),
+            (&db.catalog, &db.cd_text),
+            "{}",
+            b.display()
+        );
     }
     for (ta, tb) in da.tracks.iter().zip(&db.tracks) {
         assert_eq!(
