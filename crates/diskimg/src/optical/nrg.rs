@@ -26,8 +26,10 @@ use std::sync::Arc;
 
 /// Format name.
 pub const FORMAT: &str = "nrg";
-/// Largest chunk area read.
-pub const MAX_CHUNKS_SIZE: u64 = 16 << 20;
+/// Largest chunk area read (Nero's are a few kilobytes).
+pub const MAX_CHUNKS_SIZE: u64 = 1 << 20;
+/// Most entries in one `CUEX`/`CUES` table (99 tracks of up to 99 indexes, lead-in, lead-out).
+pub const MAX_CUE_ENTRIES: usize = 99 * 100 + 2;
 /// Most chunks followed.
 pub const MAX_CHUNKS: usize = 4096;
 
@@ -433,6 +435,14 @@ fn load_tao_session(disc: &mut Disc, session: u8, etn: &Chunk, v2: bool) -> Resu
         kind: SessionKind::CdRom,
     });
     for e in etn.body.chunks_exact(size) {
+        if disc.tracks.len() >= super::disc::MAX_TRACKS {
+            return Err(Error::limit(
+                FORMAT,
+                "ETN2 chunk",
+                etn.offset,
+                "more than 99 tracks",
+            ));
+        }
         let (offset, len, code, lba) = if v2 {
             (be64(e, 0), be64(e, 8), e[19], be32(e, 20))
         } else {
@@ -632,5 +642,26 @@ mod tests {
         bad.extend_from_slice(b"NER5");
         bad.extend_from_slice(&u64::MAX.to_be_bytes());
         assert_eq!(footer(&MemorySource::new(bad)), None);
+    }
+
+    #[test]
+    fn absurd_track_at_once_tables_are_refused() {
+        // An ETN2 chunk of 200 entries (a 20-sector mode 1 track each) over enough data.
+        let mut img = vec![0u8; 200 * 20 * 2048];
+        let start = img.len() as u64;
+        let mut etn = Vec::new();
+        for i in 0..200u64 {
+            etn.extend_from_slice(&(i * 20 * 2048).to_be_bytes());
+            etn.extend_from_slice(&(20u64 * 2048).to_be_bytes());
+            etn.extend_from_slice(&[0, 0, 0, 0]);
+            etn.extend_from_slice(&((i * 20) as u32).to_be_bytes());
+            etn.extend_from_slice(&[0; 8]);
+        }
+        chunk(&mut img, b"ETN2", &etn);
+        chunk(&mut img, b"END!", &[]);
+        img.extend_from_slice(b"NER5");
+        img.extend_from_slice(&start.to_be_bytes());
+        let e = open_source(Arc::new(MemorySource::new(img))).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::LimitExceeded, "{e}");
     }
 }
