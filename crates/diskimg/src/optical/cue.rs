@@ -598,6 +598,14 @@ pub fn write(disc: &Disc, bins: &[BinFile]) -> String {
         for &(n, ref keyword, written_first, written) in &bin.tracks {
             let Some(t) = disc.track(n) else { continue };
             if multi && t.session != session {
+                // A lead-out other than the standard one is said before the new session.
+                if session != 0 {
+                    let prev_end = disc.leadout(session);
+                    let leadout = t.first - prev_end - 4500;
+                    if leadout > 0 && leadout != if session == 1 { 6750 } else { 2250 } {
+                        let _ = writeln!(s, "  REM LEAD-OUT {}", format_msf(leadout));
+                    }
+                }
                 session = t.session;
                 let _ = writeln!(s, "  REM SESSION {:02}", session);
             }
@@ -709,6 +717,29 @@ mod tests {
         assert_eq!(t2.first, 100 + 11250);
         assert_eq!(t2.start, 100 + 11400);
         assert_eq!(t2.postgap, 150);
+    }
+
+    #[test]
+    fn nonstandard_session_gaps_round_trip() {
+        let text = b"REM SESSION 01\nFILE \"a.bin\" BINARY\n TRACK 01 AUDIO\n  INDEX 01 00:00:00\nREM LEAD-OUT 00:10:00\nREM SESSION 02\nFILE \"b.bin\" BINARY\n TRACK 02 MODE1/2352\n  INDEX 01 00:00:00\n";
+        let disc = build(&parse(text).unwrap(), &ZeroFiles(100 * 2352)).unwrap();
+        assert_eq!(disc.track(2).unwrap().start, 100 + 750 + 4500 + 150);
+        let bins = [
+            BinFile {
+                name: "a.bin".into(),
+                tracks: vec![(1, "AUDIO".into(), 0, 100)],
+            },
+            BinFile {
+                name: "b.bin".into(),
+                tracks: vec![(2, "MODE1/2352".into(), 5500, 100)],
+            },
+        ];
+        let again = build(
+            &parse(write(&disc, &bins).as_bytes()).unwrap(),
+            &ZeroFiles(100 * 2352),
+        )
+        .unwrap();
+        assert_eq!(again.track(2).unwrap().start, disc.track(2).unwrap().start);
     }
 
     #[test]
