@@ -423,7 +423,14 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
             prev_stride = Some(stride);
             let frames = match cf.tracks.get(k + 1) {
                 Some(next) => {
-                    let next_first = next.indexes.first().map_or(i64::MAX, |&(_, p)| p);
+                    let Some(&(_, next_first)) = next.indexes.first() else {
+                        return Err(Error::corrupt(
+                            FORMAT,
+                            "cue sheet",
+                            0,
+                            format!("track {} has no INDEX 01", next.number),
+                        ));
+                    };
                     if next_first < data_first {
                         return Err(Error::corrupt(
                             FORMAT,
@@ -454,6 +461,14 @@ pub fn build(sheet: &CueSheet, files: &dyn Resolver) -> Result<Disc> {
                     rest / stride
                 }
             };
+            if frames > super::disc::MAX_SECTORS as u64 {
+                return Err(Error::limit(
+                    FORMAT,
+                    "cue sheet",
+                    0,
+                    format!("track {} has {frames} sectors", ct.number),
+                ));
+            }
             // Sessions.
             if ct.session != session {
                 if session != 0 {

@@ -252,6 +252,12 @@ const fn gf_mul(mut a: u8, mut b: u8) -> u8 {
     p
 }
 
+/// Multiplication by alpha (x) in the field: a shift and a reduction.
+#[inline]
+const fn xtime(a: u8) -> u8 {
+    (a << 1) ^ if a & 0x80 != 0 { 0x1d } else { 0 }
+}
+
 /// 1 / (alpha + 1), alpha = 2: each parity pair solves V0 + V1 + S = 0 and alpha V0 + V1 + A = 0.
 const INV_ALPHA_PLUS_1: u8 = {
     let mut x = 1u8;
@@ -298,14 +304,14 @@ fn parity(area: &[u8], family: &Family, v: usize) -> (u8, u8) {
     for _ in 0..family.len {
         let d = area[at];
         sum ^= d;
-        horner = gf_mul(horner, 2) ^ d;
+        horner = xtime(horner) ^ d;
         at += family.step;
         if at >= size {
             at -= size;
         }
     }
     // With the data weighted alpha^(n-1-i) for n = len + 2, A = alpha^2 * horner.
-    let a = gf_mul(horner, 4);
+    let a = xtime(xtime(horner));
     let v0 = gf_mul(a ^ sum, INV_ALPHA_PLUS_1);
     (v0, v0 ^ sum)
 }
