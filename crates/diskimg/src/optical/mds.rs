@@ -139,8 +139,9 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
         let mut rows = Vec::new();
         for k in 0..blocks {
             let tb = blocks_off + k * 80;
-            let point = *b.get(tb + 4).ok_or_else(|| short(tb + 4))?;
-            rows.push((tb, point));
+            // The whole block must be there: its fields are read by index below.
+            let block = b.get(tb..tb + 80).ok_or_else(|| short(tb))?;
+            rows.push((tb, block[4]));
         }
         let leadout = rows.iter().find(|(_, p)| *p == 0xa2).map(|&(tb, _)| {
             let (m, sec, f) = (b[tb + 9], b[tb + 10], b[tb + 11]);
