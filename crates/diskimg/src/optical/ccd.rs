@@ -65,12 +65,15 @@ fn get<'a>(kv: &'a [(String, String)], key: &str) -> Option<&'a str> {
     kv.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// A decimal or `0x` hexadecimal value; values no disc can hold (beyond `MAX_SECTORS` either
+/// way) are taken as absent.
 fn num(kv: &[(String, String)], key: &str) -> Option<i64> {
     let v = get(kv, key)?;
-    match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+    let n = match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
         Some(h) => i64::from_str_radix(h, 16).ok(),
         None => v.parse().ok(),
-    }
+    }?;
+    (n.abs() <= super::disc::MAX_SECTORS).then_some(n)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -82,6 +82,9 @@ pub fn open(bytes: &[u8], files: &dyn Resolver) -> Result<Disc> {
     for line in lines.take(count) {
         let (number, lba, kind, size, name) =
             fields(line).ok_or_else(|| bad(format!("bad track line \"{}\"", line.trim())))?;
+        if !(0..super::disc::MAX_SECTORS).contains(&lba) {
+            return Err(bad(format!("track {number}: LBA {lba} out of range")));
+        }
         let stored = match size {
             2352 => Stored::Raw,
             2048 => Stored::Mode1Data,

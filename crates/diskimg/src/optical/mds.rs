@@ -247,7 +247,19 @@ pub fn open(b: &[u8], files: &dyn Resolver) -> Result<Disc> {
                 },
                 sub,
             });
-            prev_end_offset = Some(start_offset + length * stride);
+            prev_end_offset = Some(
+                length
+                    .checked_mul(stride)
+                    .and_then(|n| n.checked_add(start_offset))
+                    .ok_or_else(|| {
+                        Error::corrupt(
+                            FORMAT,
+                            "track block",
+                            tb as u64,
+                            format!("track {n} data runs past any file"),
+                        )
+                    })?,
+            );
             disc.tracks.push(Track {
                 number: n,
                 session: number,

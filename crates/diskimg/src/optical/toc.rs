@@ -238,11 +238,14 @@ enum Amount {
 }
 
 impl Amount {
+    /// Sectors, at most `MAX_SECTORS` (a larger amount is no disc's and is clamped, so that
+    /// positions stay in range; the track is then refused for its length).
     fn sectors(self, size: u64) -> u64 {
-        match self {
+        let n = match self {
             Amount::Sectors(n) => n,
             Amount::Bytes(b) => b.div_ceil(size),
-        }
+        };
+        n.min(super::disc::MAX_SECTORS as u64)
     }
     fn bytes(self, size: u64) -> u64 {
         match self {
@@ -432,7 +435,7 @@ fn parse_track(
                 } else {
                     len
                 };
-                let n = len / stride;
+                let n = (len / stride).min(super::disc::MAX_SECTORS as u64);
                 if len % stride != 0 {
                     disc.warnings.push(format!("track {number}: {} bytes of \"{name}\" beyond the last whole sector are ignored", len % stride));
                 }
