@@ -6,7 +6,8 @@ cd "$(dirname "$0")"
 fx=../tests/fixtures/out
 rm -rf seeds
 mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk \
-  seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2
+  seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2 \
+  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi
 for img in "$fx"/iso/*.iso; do
   [ -f "$img" ] || continue
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
@@ -83,3 +84,44 @@ for img in "$fx"/qcow2/*.qcow2; do
   [ -f "$img" ] || continue
   head -c 1048576 "$img" > "seeds/qcow2/$(basename "$img" .qcow2)"
 done
+# Optical descriptors: the fixtures' cue sheets, TOC and GDI files; NRG, MDS and CloneCD
+# descriptors written by diskimg from them (an NRG keeps its sectors: only small images).
+op=$fx/optical
+if [ -d "$op" ]; then
+  cp "$op"/*.cue seeds/cue/ 2>/dev/null || true
+  cp "$op"/*.toc seeds/toc/ 2>/dev/null || true
+  cp "$op"/*.gdi seeds/gdi/ 2>/dev/null || true
+  di=${CARGO_TARGET_DIR:-../target}/debug/diskimg
+  if [ -x "$di" ]; then
+    t=$(mktemp -d)
+    for src in mixed.cue vcd.cue extra.cue; do
+      n=${src%.cue}
+      "$di" convert -q "$op/$src" "$t/$n.mds" 2>/dev/null && cp "$t/$n.mds" seeds/mds/
+      "$di" convert -q "$op/$src" "$t/$n.ccd" 2>/dev/null && cp "$t/$n.ccd" seeds/ccd/
+    done
+    "$di" convert -q "$op/vcd.cue" "$t/vcd.nrg" 2>/dev/null && tail -c 4096 "$t/vcd.nrg" > seeds/nrg/vcd_tail
+    rm -rf "$t"
+  fi
+fi
+pub=/work/shared/corpus/public/libcdio
+[ -d "$pub" ] && for n in p1 videocd; do [ -f "$pub/$n.nrg" ] && cp "$pub/$n.nrg" seeds/nrg/; done
+true
+# Tiny images for the binary formats (the fuzzer's inputs stay under 1 MiB): a 4-sector
+# disc converted to NRG by diskimg, and a CDI v3.5 laid out as optical/cdi.rs describes.
+if [ -x "${di:-}" ]; then
+  t=$(mktemp -d)
+  head -c $((4 * 2048)) /dev/zero > "$t/z.iso"
+  "$di" convert -q "$t/z.iso" "$t/z.nrg" 2>/dev/null && cp "$t/z.nrg" seeds/nrg/tiny.nrg
+  rm -rf "$t"
+fi
+python3 - seeds/cdi/tiny.cdi <<'PY'
+import struct, sys
+mark = bytes([0, 0, 1, 0, 0, 0, 255, 255, 255, 255]) * 2
+data = bytes(154 * 2352)
+d = struct.pack("<HH", 1, 1) + struct.pack("<I", 0) + mark + bytes(4) + b"\x05a.iso" + bytes(11)
+d += struct.pack("<I", 2) + bytes(4) + struct.pack("<III", 0x80000000, 360000, 0x980000)
+d += struct.pack("<HII", 2, 150, 4) + bytes(6) + struct.pack("<I", 1) + bytes(4) + struct.pack("<IIII", 0, 0, 0, 154)
+d += bytes(16) + struct.pack("<II", 2, 4) + b"\0" + struct.pack("<I", 154) + bytes(4) + b"USXXX2300001" + struct.pack("<I", 1)
+d += b"\0" + b"\xff" * 8 + bytes(78) + bytes(13) + bytes(30)
+open(sys.argv[1], "wb").write(data + d + struct.pack("<II", 0x80000006, len(d) + 8))
+PY

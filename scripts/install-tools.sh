@@ -15,6 +15,8 @@ PACKAGES=(
   python3-vmdkstream                                              # an independent streamOptimized writer
   ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
   libqcow-utils                                                   # qcowinfo: independent qcow2 reader
+  mame-tools cdrdao sox vcdimager mjpegtools libcdio-utils        # optical fixtures: chdman, toc2cue, cd-info
+  bchunk nrg2iso mdf2iso ccd2iso iat flac                         # optical: independent readers, FLAC decoder
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -30,12 +30,13 @@ pub enum Command {
     Cat(CatArgs),
     /// Copy files out of an image, keeping names, times, modes and symlinks.
     #[command(
-        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract --boot-images installer.iso -o boot/\n  diskimg extract disk.img -p 2 --raw -o part2.img    # a partition's raw bytes"
+        after_help = "Examples:\n  diskimg extract photos.iso -o out/\n  diskimg extract photos.iso /Fotos/2019 -o out/      # creates out/2019\n  diskimg extract album.cue --tracks -o tracks/      # audio as WAV (--flac), data as ISO\n  diskimg extract --boot-images installer.iso -o boot/\n  diskimg extract disk.img -p 2 --raw -o part2.img    # a partition's raw bytes"
     )]
     Extract(ExtractArgs),
-    /// Convert a disk image to another format (raw, qcow2, ...), reading only allocated data.
+    /// Convert an image to another format: VM disks (raw, qcow2, ...) reading only allocated
+    /// data, and optical discs (CUE/BIN, TOC, CCD, MDS, NRG, ISO) keeping every sector.
     #[command(
-        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
+        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n  diskimg convert album.mds album.cue              # discs: everything the target cannot hold is listed\n  diskimg convert game.ccd game.cue --split        # one .bin per track\n  diskimg convert game.nrg game.iso                # the data track\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
     )]
     Convert(ConvertArgs),
     /// Create an image: a blank disk or an overlay, or an image of folders (`create iso`).
@@ -69,6 +70,11 @@ pub enum Command {
         after_help = "Examples:\n  diskimg check vm.qcow2\n  diskimg check --json vm.qcow2\n\nExit status: 0 clean, 2 corruptions found, 3 only leaks found, 1 the check could not run."
     )]
     Check(CheckArgs),
+    /// Check the integrity data an image carries (EDC/ECC of raw CD sectors, per track).
+    #[command(
+        after_help = "Exits with status 1 when a check fails.\n\nExamples:\n  diskimg verify game.cue\n  diskimg verify --json game.ccd"
+    )]
+    Verify(VerifyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -76,7 +82,7 @@ pub struct ConvertArgs {
     /// The input image (any format diskimg reads; raw if none matches).
     #[arg(required_unless_present = "list_options")]
     pub input: Option<PathBuf>,
-    /// The output image (replaced if it exists).
+    /// The output image.
     #[arg(required_unless_present = "list_options")]
     pub output: Option<PathBuf>,
     /// Output format (default: from the output's extension).
@@ -85,12 +91,23 @@ pub struct ConvertArgs {
     /// Input format (default: detected).
     #[arg(short = 'f', long = "input-format", value_name = "FORMAT")]
     pub input_format: Option<String>,
-    /// Format option KEY=VALUE (repeatable, or comma-separated).
+    /// Format option KEY=VALUE (repeatable, or comma-separated); for disc outputs
+    /// mode=MODE1/2352 (raw, the default from an ISO) or mode=MODE1/2048 (cooked).
     #[arg(short = 'o', value_name = "KEY=VALUE")]
     pub options: Vec<String>,
     /// Compress the data (formats that can: qcow2).
     #[arg(short = 'c', long = "compress")]
     pub compress: bool,
+    /// Disc outputs: one BIN file per track, named `NAME (Track N).bin` (CUE output).
+    #[arg(long)]
+    pub split: bool,
+    /// Disc outputs to ISO: which data track (default: the first data track of the last session
+    /// that has data).
+    #[arg(short = 't', long = "track", value_name = "N")]
+    pub track: Option<u8>,
+    /// Replace outputs that exist.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -124,6 +141,9 @@ pub struct CreateDiskArgs {
     /// Backing image format (default: detected).
     #[arg(short = 'F', long = "backing-format", value_name = "FORMAT")]
     pub backing_format: Option<String>,
+    /// Replace the image if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
@@ -200,6 +220,18 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The image file.
+    pub image: PathBuf,
+    /// Print JSON (schema in docs/JSON.md).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 /// Which file system inside the image.
 #[derive(Args, Debug, Clone)]
 pub struct Select {
@@ -207,6 +239,10 @@ pub struct Select {
     /// partition with a readable file system).
     #[arg(short = 'p', long = "partition", value_name = "N")]
     pub partition: Option<u32>,
+    /// Track of an optical disc image (default: the first data track of the last session
+    /// that holds data).
+    #[arg(short = 't', long = "track", value_name = "N")]
+    pub track: Option<u8>,
     /// Which tree of a multi-tree volume: rockridge, udf, joliet, iso9660 (default: the
     /// richest present, in that order).
     #[arg(long, value_name = "NAME")]
@@ -273,8 +309,15 @@ pub struct ExtractArgs {
     pub boot_images: bool,
     /// Write the raw bytes of the partition given with -p (or of the whole disk) to the file
     /// given with -o, instead of its files.
-    #[arg(long, conflicts_with_all = ["boot_images", "paths", "namespace"])]
+    #[arg(long, conflicts_with_all = ["boot_images", "paths", "namespace", "tracks"])]
     pub raw: bool,
+    /// Write the tracks of an optical disc image instead of the file tree: audio tracks as
+    /// `Track NN.wav`, data tracks as `Track NN.iso` (all, or the one --track names).
+    #[arg(long, conflicts_with = "boot_images")]
+    pub tracks: bool,
+    /// With --tracks: write audio tracks as FLAC instead of WAV.
+    #[arg(long, requires = "tracks")]
+    pub flac: bool,
     /// No progress bar or summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -289,6 +332,7 @@ impl Select {
     pub fn selection(&self) -> diskimg::Selection {
         diskimg::Selection {
             partition: self.partition,
+            track: self.track,
             namespace: self.namespace.clone(),
         }
     }

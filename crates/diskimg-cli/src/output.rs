@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use diskimg::fs::FileType;
-use diskimg::ops::info::{DeviceReport, FsReport, InfoReport};
+use diskimg::ops::info::{DeviceReport, DiscReport, FsReport, InfoReport};
 use diskimg::ops::list::ListEntry;
 use serde::Serialize;
 use serde_json::Value;
@@ -92,7 +92,9 @@ pub fn info_text(r: &InfoReport) -> String {
         human_size(r.file_size),
         r.file_size
     );
-    if r.containers.is_empty() {
+    if let Some(d) = &r.content.disc {
+        let _ = writeln!(s, "format: {} (optical disc image)", d.format);
+    } else if r.containers.is_empty() {
         let _ = writeln!(s, "format: raw image");
     }
     for c in &r.containers {
@@ -104,6 +106,13 @@ pub fn info_text(r: &InfoReport) -> String {
 }
 
 fn device(s: &mut String, d: &DeviceReport, indent: &str) {
+    if let Some(disc) = &d.disc {
+        disc_text(s, disc, indent);
+        for w in &d.warnings {
+            let _ = writeln!(s, "{indent}warning: {w}");
+        }
+        return;
+    }
     let _ = writeln!(
         s,
         "{indent}device: {} ({} bytes), {}-byte sectors",
@@ -195,6 +204,128 @@ fn device(s: &mut String, d: &DeviceReport, indent: &str) {
     }
     for w in &d.warnings {
         let _ = writeln!(s, "{indent}warning: {w}");
+    }
+}
+
+fn cd_text_line(s: &mut String, t: &diskimg::optical::disc::CdText, indent: &str) {
+    let parts: Vec<String> = t
+        .fields()
+        .filter_map(|(k, v)| v.map(|v| format!("{} \"{v}\"", k.to_lowercase())))
+        .collect();
+    if !parts.is_empty() {
+        let _ = writeln!(s, "{indent}CD-TEXT: {}", parts.join(", "));
+    }
+}
+
+fn disc_text(s: &mut String, d: &DiscReport, indent: &str) {
+    let _ = writeln!(
+        s,
+        "{indent}optical disc: {} image, {} session{}, {} track{}",
+        d.format,
+        d.sessions.len(),
+        if d.sessions.len() == 1 { "" } else { "s" },
+        d.tracks.len(),
+        if d.tracks.len() == 1 { "" } else { "s" }
+    );
+    for f in &d.files {
+        let _ = writeln!(s, "{indent}  data file: {f}");
+    }
+    if let Some(c) = &d.catalog {
+        let _ = writeln!(s, "{indent}  catalog: {c}");
+    }
+    cd_text_line(s, &d.cd_text, &format!("{indent}  "));
+    for session in &d.sessions {
+        let _ = writeln!(
+            s,
+            "{indent}  session {} ({}): tracks {}-{}, lead-out at {}",
+            session.number,
+            serde_json::to_value(session.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            session.first_track,
+            session.last_track,
+            session.leadout
+        );
+        for t in d.tracks.iter().filter(|t| t.session == session.number) {
+            let mut extra = Vec::new();
+            if t.pregap > 0 {
+                extra.push(if t.pregap_stored == t.pregap {
+                    format!("pregap {}", t.pregap)
+                } else {
+                    format!("pregap {} ({} stored)", t.pregap, t.pregap_stored)
+                });
+            }
+            if t.postgap > 0 {
+                extra.push(format!("postgap {}", t.postgap));
+            }
+            if t.indexes.len() > 2 || (t.indexes.len() == 2 && t.pregap == 0) {
+                let idx: Vec<String> = t
+                    .indexes
+                    .iter()
+                    .map(|i| format!("{}@{}", i.number, i.start))
+                    .collect();
+                extra.push(format!("indexes {}", idx.join(" ")));
+            }
+            let mut flags = Vec::new();
+            if t.flags.copy_permitted {
+                flags.push("DCP");
+            }
+            if t.flags.four_channel {
+                flags.push("4CH");
+            }
+            if t.flags.pre_emphasis {
+                flags.push("PRE");
+            }
+            if t.flags.scms {
+                flags.push("SCMS");
+            }
+            if !flags.is_empty() {
+                extra.push(format!("flags {}", flags.join(" ")));
+            }
+            if let Some(i) = &t.isrc {
+                extra.push(format!("ISRC {i}"));
+            }
+            if t.subchannel {
+                extra.push("subchannel".to_owned());
+            }
+            let _ = writeln!(
+                s,
+                "{indent}    track {:2}: {:<11} start {:>7}, length {:>7} ({}){}{}{}",
+                t.number,
+                t.mode,
+                t.start,
+                t.length,
+                human_size(
+                    t.length
+                        * if t.sector_mode == diskimg::optical::TrackMode::Audio {
+                            2352
+                        } else {
+                            2048
+                        }
+                ),
+                if extra.is_empty() { "" } else { ", " },
+                extra.join(", "),
+                if d.default_track == Some(t.number) {
+                    " (default)"
+                } else {
+                    ""
+                }
+            );
+            cd_text_line(s, &t.cd_text, &format!("{indent}      "));
+            if let Some(c) = &t.content {
+                let inner = format!("{indent}      ");
+                for f in &c.file_systems {
+                    fs_line(s, f, &inner);
+                }
+                if let Some(pt) = &c.partition_table {
+                    let _ = writeln!(s, "{inner}partition table: {}", pt.scheme.to_uppercase());
+                }
+                for w in &c.warnings {
+                    let _ = writeln!(s, "{inner}warning: {w}");
+                }
+            }
+        }
     }
 }
 

@@ -386,7 +386,7 @@ fn convert_memory_stays_bounded() {
         let o = run(Command::new(&time)
             .arg("-v")
             .arg(env!("CARGO_BIN_EXE_diskimg"))
-            .args(["convert", "-q"])
+            .args(["convert", "-q", "--overwrite"])
             .args(args)
             .arg(&src)
             .arg(&out));
@@ -403,4 +403,34 @@ fn convert_memory_stays_bounded() {
             .unwrap();
         assert!(kb < 100 * 1024, "{args:?}: peak RSS {kb} KiB");
     }
+}
+
+#[test]
+fn existing_outputs_are_kept_unless_overwrite_is_given() {
+    let t = tempdir();
+    let src = t.path().join("in.raw");
+    std::fs::write(&src, vec![7u8; 1 << 20]).unwrap();
+    let out = t.path().join("out.qcow2");
+    std::fs::write(&out, b"precious").unwrap();
+    let o = run(diskimg().arg("convert").arg(&src).arg(&out));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--overwrite") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    let o = run(diskimg().args(["create", "--size", "1M"]).arg(&out));
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    convert(&src, &out, &["--overwrite"]);
+    let o = run(diskimg()
+        .args(["convert", "--overwrite"])
+        .arg(&src)
+        .arg(&src));
+    assert!(!o.status.success(), "the output is the input");
+    assert_eq!(std::fs::read(&src).unwrap(), vec![7u8; 1 << 20]);
+    ok(diskimg()
+        .args(["create", "--overwrite", "--size", "1M"])
+        .arg(&out));
 }

@@ -17,7 +17,7 @@ fn guest_bytes_match_qemu_img() {
         let theirs = qemu_raw(&qemu, &img, t.path());
         let ours = t.path().join("ours.raw");
         ok(diskimg()
-            .args(["convert", "-q", "-O", "raw"])
+            .args(["convert", "-q", "--overwrite", "-O", "raw"])
             .arg(&img)
             .arg(&ours));
         assert!(

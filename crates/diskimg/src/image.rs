@@ -1,8 +1,8 @@
-//! Opening an image through every layer: container -> partition table -> file systems.
+//! Opening an image through every layer: container or disc -> partition table -> file systems.
 //!
 //! [`Image::open`] reads a host file, probes it against every registered format, opens what it
-//! finds, and probes each resulting device again (a container's guest disk, each partition),
-//! down to [`MAX_NESTING`] levels. The result is a tree of [`Layer`]s that `info` describes and
+//! finds, and probes each resulting device again (a container's guest disk, each data track of
+//! a disc image, each partition), down to [`MAX_NESTING`] levels. The result is a tree of [`Layer`]s that `info` describes and
 //! from which `ls`, `cat` and `extract` [`select`](Image::select) one file system.
 
 use crate::container::{Container, OpenContext};
@@ -12,6 +12,7 @@ use crate::format::{Confidence, HEAD_LEN, Opener, ProbeInput, formats};
 use crate::fs::iso9660::BootCatalog;
 use crate::fs::{FileSystem, FsEntry};
 use crate::io::{FileSource, Slice};
+use crate::optical::{Disc, UserDataView};
 use crate::partition::mbr::{is_extended_type, type_byte};
 use crate::partition::{Partition, PartitionTable};
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct Layer {
     pub device: DeviceRef,
     /// If the bytes are a container: the container and the layer of the device inside it.
     pub container: Option<(Box<dyn Container>, Box<Layer>)>,
+    /// If the bytes are an optical disc image: the disc and what each data track holds.
+    pub disc: Option<DiscLayer>,
     /// The partition table, if any, and what each partition holds.
     pub partitions: Option<PartitionLayer>,
     /// File-system views found on the whole device, richest first.
@@ -46,6 +49,43 @@ pub struct Layer {
     pub warnings: Vec<String>,
     /// Formats recognised here that failed to open, with why.
     pub failures: Vec<Error>,
+}
+
+/// An optical disc image and the content of its data tracks.
+pub struct DiscLayer {
+    /// The disc.
+    pub disc: Arc<Disc>,
+    /// Each data track's number and what its user data holds (read through
+    /// [`UserDataView::for_track`]).
+    pub tracks: Vec<(u8, Layer)>,
+}
+
+impl DiscLayer {
+    /// The layer of data track `n`.
+    pub fn track(&self, n: u8) -> Result<&Layer> {
+        if let Some((_, l)) = self.tracks.iter().find(|(t, _)| *t == n) {
+            return Ok(l);
+        }
+        let data: Vec<String> = self.tracks.iter().map(|(t, _)| t.to_string()).collect();
+        let why = match self.disc.track(n) {
+            Some(_) => "is an audio track".to_owned(),
+            None => "does not exist".to_owned(),
+        };
+        Err(Error::not_found(format!(
+            "track {n} {why} (data tracks: {})",
+            if data.is_empty() {
+                "none".to_owned()
+            } else {
+                data.join(", ")
+            }
+        )))
+    }
+
+    /// The data track `ls`/`extract` read by default: the first data track of the last session
+    /// holding data.
+    pub fn default_track(&self) -> Option<u8> {
+        self.disc.default_data_track().map(|t| t.number)
+    }
 }
 
 /// A partition table and its partitions.
@@ -61,6 +101,9 @@ pub struct PartitionLayer {
 pub struct Selection {
     /// Partition number (1-based, as fdisk counts).
     pub partition: Option<u32>,
+    /// Track of an optical disc image (default: the first data track of the last session
+    /// that has data).
+    pub track: Option<u8>,
     /// File-system view by type name (`rockridge`, `joliet`, `iso9660`, `udf`, ...).
     pub namespace: Option<String>,
 }
@@ -107,7 +150,7 @@ impl Image {
     /// The file system `sel` names: the given partition (or the whole device, else the first
     /// partition with a readable file system), and the given view (else the richest).
     pub fn select(&self, sel: &Selection) -> Result<Arc<dyn FileSystem>> {
-        let content = self.content();
+        let content = self.content().track_layer(sel.track)?;
         let layer = match sel.partition {
             Some(n) => content.partition(n)?,
             None => content,
@@ -131,6 +174,39 @@ impl Image {
 }
 
 impl Layer {
+    /// A layer of `device` with nothing found on it yet.
+    pub fn empty(device: DeviceRef) -> Layer {
+        Layer {
+            device,
+            container: None,
+            disc: None,
+            partitions: None,
+            file_systems: Vec::new(),
+            boot: None,
+            warnings: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// For a disc image, the layer of track `track` (else of the default data track); any
+    /// other layer is itself, and naming a track for it is an error.
+    pub fn track_layer(&self, track: Option<u8>) -> Result<&Layer> {
+        match (&self.disc, track) {
+            (Some(d), Some(n)) => d.track(n),
+            (Some(d), None) => match d.default_track() {
+                Some(n) => d.track(n),
+                None => Err(Error::new(
+                    ErrorKind::NotRecognized,
+                    "the disc has no data track (only audio: see `diskimg extract --tracks`)",
+                )),
+            },
+            (None, Some(_)) => Err(Error::invalid_input(
+                "--track applies to optical disc images (cue, toc, nrg, mds, ccd, cdi, gdi)",
+            )),
+            (None, None) => Ok(self),
+        }
+    }
+
     /// The layer inside partition `n`.
     pub fn partition(&self, n: u32) -> Result<&Layer> {
         let Some(parts) = &self.partitions else {
@@ -224,16 +300,9 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         head: &head,
         device: device.as_ref(),
     };
-    let mut layer = Layer {
-        device: device.clone(),
-        container: None,
-        partitions: None,
-        file_systems: Vec::new(),
-        boot: None,
-        warnings: Vec::new(),
-        failures: Vec::new(),
-    };
+    let mut layer = Layer::empty(device.clone());
     let mut best_container: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
+    let mut best_disc: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
     let mut best_table: Option<(Confidence, &'static crate::format::FormatDescriptor)> = None;
     let mut file_systems = Vec::new();
     for d in formats() {
@@ -243,6 +312,7 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         }
         let slot = match d.opener {
             Opener::Container(_) => &mut best_container,
+            Opener::Disc(_) => &mut best_disc,
             Opener::PartitionTable(_) if tables => &mut best_table,
             Opener::PartitionTable(_) => continue,
             Opener::FileSystem(_) => {
@@ -252,6 +322,18 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         };
         if slot.is_none_or(|(best, _)| c > best) {
             *slot = Some((c, *d));
+        }
+    }
+    // A disc image wins over a container only when its probe is surer.
+    if let Some((c, d)) = best_disc {
+        if best_container.is_none_or(|(b, _)| c > b) {
+            let Opener::Disc(open) = d.opener else {
+                unreachable!("best_disc only holds disc formats")
+            };
+            let disc = Arc::new(open(device, ctx).map_err(|e| e.with_format(d.name))?);
+            layer.warnings.extend(disc.warnings.iter().cloned());
+            layer.disc = Some(open_tracks(disc, ctx));
+            return Ok(layer);
         }
     }
     if let Some((_, d)) = best_container {
@@ -267,13 +349,8 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         // A guest device that cannot be read (a missing backing file) still leaves the
         // container described.
         let inner = explore(container.device(), &inner_ctx, true).unwrap_or_else(|e| Layer {
-            device: container.device(),
-            container: None,
-            partitions: None,
-            file_systems: Vec::new(),
-            boot: None,
-            warnings: Vec::new(),
             failures: vec![e],
+            ..Layer::empty(container.device())
         });
         layer.container = Some((container, Box::new(inner)));
         return Ok(layer);
@@ -337,18 +414,45 @@ fn open_partitions(
                 return (p.clone(), None);
             }
             let slice: DeviceRef = Arc::new(Slice::truncated(device.clone(), p.start, p.length));
-            let layer =
-                explore(slice.clone(), &child_ctx, p.start != 0).unwrap_or_else(|e| Layer {
-                    device: slice,
-                    container: None,
-                    partitions: None,
-                    file_systems: Vec::new(),
-                    boot: None,
-                    warnings: Vec::new(),
-                    failures: vec![e],
-                });
+            let layer = explore(slice.clone(), &child_ctx, p.start != 0).unwrap_or_else(|e| {
+                let mut l = Layer::empty(slice);
+                l.failures.push(e);
+                l
+            });
             (p.clone(), Some(layer))
         })
         .collect();
     PartitionLayer { table, children }
+}
+
+/// Explores the user data of each data track of `disc`.
+fn open_tracks(disc: Arc<Disc>, ctx: &OpenContext) -> DiscLayer {
+    let child_ctx = OpenContext {
+        path: None,
+        depth: ctx.depth + 1,
+        overlays: Vec::new(),
+    };
+    let tracks = disc
+        .data_tracks()
+        .map(|t| {
+            let n = t.number;
+            let layer = match UserDataView::for_track(disc.clone(), n) {
+                Ok(view) => {
+                    let dev: DeviceRef = Arc::new(view);
+                    explore(dev.clone(), &child_ctx, true).unwrap_or_else(|e| {
+                        let mut l = Layer::empty(dev);
+                        l.failures.push(e);
+                        l
+                    })
+                }
+                Err(e) => {
+                    let mut l = Layer::empty(Arc::new(crate::io::MemorySource::new(Vec::new())));
+                    l.failures.push(e);
+                    l
+                }
+            };
+            (n, layer)
+        })
+        .collect();
+    DiscLayer { disc, tracks }
 }

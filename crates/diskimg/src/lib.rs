@@ -6,7 +6,10 @@
 //! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
 //!                 NTFS, HFS+/HFSX, UDF
 //! L2 partition    MBR (+ extended), GPT, Apple partition map   (partition)
-//! L1 container    VHD, VHDX, VDI, VMDK decode to a BlockDevice (container, device)
+//! L1b optical     disc images: CUE/BIN, TOC, NRG, MDS, CCD,    (optical)
+//!                 CDI, GDI -> sessions, tracks, sectors
+//! L1 container    VHD, VHDX, VDI, VMDK, qcow2 decode to a      (container, device)
+//!                 BlockDevice
 //! L0 io           positioned reads: file, memory, slice, cache (io)
 //! ```
 //!
@@ -37,6 +40,7 @@ pub mod fs;
 pub mod image;
 pub mod io;
 pub mod ops;
+pub mod optical;
 pub mod partition;
 pub mod time;
 

@@ -25,6 +25,13 @@ fn kept_fuzz_findings_do_not_panic() {
         "ext4",
         "squashfs",
         "qcow2",
+        "cue",
+        "toc",
+        "nrg",
+        "mds",
+        "ccd",
+        "cdi",
+        "gdi",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else {
             continue;

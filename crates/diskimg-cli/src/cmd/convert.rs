@@ -15,12 +15,21 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     let (Some(input), Some(output)) = (&a.input, &a.output) else {
         return Err(anyhow!("convert needs an input and an output"));
     };
+    if super::convert_disc::wants_disc(&a, output) {
+        return super::convert_disc::run(&a, input, output);
+    }
+    if a.split || a.track.is_some() {
+        return Err(anyhow!(
+            "--split and --track apply to optical disc outputs (cue, toc, ccd, mds, nrg, iso)"
+        ));
+    }
     let opts = ConvertOptions {
         format: a.format.clone(),
         input_format: a.input_format.clone(),
         options: a.options.clone(),
         compress: a.compress,
         threads: a.threads,
+        replace: a.overwrite,
     };
     let bar = Bar::new(a.quiet || a.json);
     let r = convert(input, output, &opts, &bar);
@@ -76,6 +85,7 @@ pub fn create(a: CreateDiskArgs) -> Result<()> {
         options: a.options.clone(),
         backing: a.backing.clone(),
         backing_format: a.backing_format.clone(),
+        replace: a.overwrite,
     };
     let s = create_image(&output, &opts)?;
     if a.json {

@@ -5,6 +5,7 @@ use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::{Context, Result, bail};
 use diskimg::ops::extract::{Existing, ExtractOptions, extract, extract_boot_images, extract_raw};
+use diskimg::ops::optical::AudioFormat;
 use std::path::PathBuf;
 
 pub fn run(a: ExtractArgs) -> Result<()> {
@@ -32,6 +33,43 @@ pub fn run(a: ExtractArgs) -> Result<()> {
         let bytes = result.with_context(|| format!("extracting {}", a.image.display()))?;
         if !a.quiet {
             eprintln!("wrote {} to {}", human_size(bytes), dest.display());
+        }
+        return Ok(());
+    }
+    if a.tracks {
+        let Some(d) = &image.content().disc else {
+            bail!(
+                "{}: --tracks applies to optical disc images",
+                a.image.display()
+            );
+        };
+        let only: Vec<u8> = a.select.track.into_iter().collect();
+        let bar = Bar::new(a.quiet);
+        let audio = if a.flac {
+            AudioFormat::Flac
+        } else {
+            AudioFormat::Wav
+        };
+        let r = diskimg::ops::optical::extract_tracks(
+            &d.disc,
+            &dest,
+            &only,
+            audio,
+            existing == Existing::Replace,
+            &|n| diskimg::ops::extract::Progress::advance(&bar, n, 0),
+        );
+        bar.finish();
+        let r = r.map_err(|e| e.with_file(&a.image))?;
+        for n in &r.notes {
+            eprintln!("diskimg: note: {n}");
+        }
+        if !a.quiet {
+            eprintln!(
+                "wrote {} tracks ({}) to {}",
+                r.files.len(),
+                human_size(r.bytes),
+                dest.display()
+            );
         }
         return Ok(());
     }

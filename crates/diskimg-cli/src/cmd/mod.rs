@@ -4,12 +4,14 @@ mod cat;
 mod check;
 mod compare;
 mod convert;
+mod convert_disc;
 mod create;
 mod extract;
 mod info;
 mod ls;
 mod map;
 mod overlay;
+mod verify;
 
 use crate::cli::Select;
 use crate::cli::{Cli, Command};
@@ -39,6 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(a) => compare::run(a),
         Command::Map(a) => done(map::run(a)),
         Command::Check(a) => check::run(a),
+        Command::Verify(a) => verify::run(a),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::container::{Container, OpenContext};
 use crate::device::{BlockDevice, DeviceRef};
 use crate::error::Result;
 use crate::fs::FsVolume;
+use crate::optical::Disc;
 use crate::partition::PartitionTable;
 
 /// Bytes read from the start of a device before probing.
@@ -59,6 +60,9 @@ pub enum Opener {
     PartitionTable(fn(&DeviceRef) -> Result<Box<dyn PartitionTable>>),
     /// A volume holding one or more file-system views.
     FileSystem(fn(&DeviceRef) -> Result<FsVolume>),
+    /// An optical disc image: a descriptor (this device) placing data files' sectors on a
+    /// disc of sessions and tracks. The context's path finds the data files.
+    Disc(fn(DeviceRef, &OpenContext) -> Result<Disc>),
 }
 
 /// A registered format.

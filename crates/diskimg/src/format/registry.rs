@@ -3,9 +3,18 @@
 use super::FormatDescriptor;
 use crate::container::{qcow2, raw, vdi, vhd, vhdx, vmdk};
 use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
+use crate::optical::formats as optical;
 use crate::partition::{apm, gpt, mbr};
 
 static FORMATS: &[&FormatDescriptor] = &[
+    &optical::CUE,
+    &optical::TOC,
+    &optical::NRG,
+    &optical::CCD,
+    &optical::MDS,
+    &optical::CDI,
+    &optical::GDI,
+    &optical::RAW,
     &qcow2::DESCRIPTOR,
     &vhd::DESCRIPTOR,
     &vdi::DESCRIPTOR,

@@ -27,7 +27,10 @@ impl AtomicFile {
     pub fn create(target: impl AsRef<Path>, replace: bool) -> Result<Self> {
         let target = target.as_ref().to_path_buf();
         if !replace && target.symlink_metadata().is_ok() {
-            return Err(Error::new(ErrorKind::AlreadyExists, "output exists").with_file(&target));
+            return Err(
+                Error::new(ErrorKind::AlreadyExists, "not replaced without --overwrite")
+                    .with_file(&target),
+            );
         }
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

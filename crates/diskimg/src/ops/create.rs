@@ -373,7 +373,11 @@ pub fn write_iso_span(
         .collect();
     if !replace {
         if let Some(p) = paths.iter().find(|p| p.exists()) {
-            return Err(Error::new(crate::ErrorKind::AlreadyExists, "output exists").with_file(p));
+            return Err(Error::new(
+                crate::ErrorKind::AlreadyExists,
+                "not replaced without --overwrite",
+            )
+            .with_file(p));
         }
     }
     let names: Vec<String> = paths

@@ -9,11 +9,16 @@ use crate::container::vhd::Vhd;
 use crate::container::vhdx::Vhdx;
 use crate::container::vmdk::Vmdk;
 use crate::container::vmdk::descriptor::VmdkDescriptor;
+use crate::device::BlockDevice;
 use crate::device::DeviceRef;
 use crate::fs::{FileSystem, FileSystemExt, FileType, exfat, ext4, fat, squashfs};
 use crate::image::{Image, Layer};
 use crate::io::{MemorySource, ReadAt};
 use crate::ops::info::InfoReport;
+use crate::optical::audio::WavStream;
+use crate::optical::disc::{DataFile, Disc};
+use crate::optical::files::ZeroFiles;
+use crate::optical::{UserDataView, ccd, cdi, cue, gdi, mds, nrg, toc};
 use crate::partition::{apm::Apm, gpt::Gpt, mbr::Mbr};
 use std::sync::Arc;
 
@@ -83,6 +88,16 @@ pub fn run_target(name: &str, data: &[u8]) {
                 container(&img);
             }
         }
+        "cue" => disc(cue::open(data, &ZeroFiles(DATA_FILE))),
+        "toc" => disc(toc::open(data, &ZeroFiles(DATA_FILE))),
+        "ccd" => disc(ccd::open(data, &ZeroFiles(DATA_FILE))),
+        "mds" => disc(mds::open(data, &ZeroFiles(DATA_FILE))),
+        "gdi" => disc(gdi::open(data, &ZeroFiles(DATA_FILE))),
+        "nrg" => disc(nrg::open_source(Arc::new(MemorySource::new(data.to_vec())))),
+        "cdi" => disc(cdi::open(DataFile {
+            path: "fuzz.cdi".into(),
+            source: Arc::new(MemorySource::new(data.to_vec())),
+        })),
         _ => {}
     }
 }
@@ -118,6 +133,48 @@ fn volume(data: &[u8], open: fn(&DeviceRef) -> crate::Result<crate::fs::FsVolume
     }
 }
 
+/// Size of every data file a fuzzed descriptor names (all zeros, never stored).
+const DATA_FILE: u64 = 64 << 20;
+/// Sectors read at each end of each track.
+const EDGE_SECTORS: i64 = 4;
+
+/// Reads a parsed disc: sectors and subchannel at the edges of each track, each data track's
+/// user-data view explored as a device, the cue sheet of its layout.
+fn disc(d: crate::Result<Disc>) {
+    let Ok(d) = d else { return };
+    let d = Arc::new(d);
+    let mut raw = [0u8; 2352];
+    let mut sub = [0u8; 96];
+    let mut user = vec![0u8; 2048];
+    for t in &d.tracks {
+        for lba in (t.first..t.first.saturating_add(EDGE_SECTORS).min(t.end))
+            .chain(t.end.saturating_sub(EDGE_SECTORS).max(t.first)..t.end)
+        {
+            let _ = d.read_raw(lba, &mut raw);
+            let _ = d.read_sub(lba, &mut sub);
+            let _ = d.read_user(lba, 1, &mut user);
+        }
+        if t.mode.is_data() {
+            if let Ok(view) = UserDataView::for_track(d.clone(), t.number) {
+                let _ = view.extents(0, view.size());
+                exercise(Arc::new(view));
+            }
+        } else {
+            let _ = WavStream::new(d.clone(), t.number).map(|w| w.read_at(0, &mut user));
+        }
+    }
+    let bins = [cue::BinFile {
+        name: "x.bin".into(),
+        tracks: d
+            .tracks
+            .iter()
+            .map(|t| (t.number, t.mode_name(), t.first, t.length()))
+            .collect(),
+    }];
+    let _ = cue::write(&d, &bins);
+    let _ = crate::optical::cdtext::encode(&d);
+}
+
 /// Opens `device` through every layer, describes it, and walks and reads every file system.
 pub fn exercise(device: DeviceRef) {
     let Ok(image) = Image::from_device(device, "fuzz") else {
@@ -130,6 +187,11 @@ pub fn exercise(device: DeviceRef) {
 fn layer(l: &Layer) {
     if let Some((_, inner)) = &l.container {
         layer(inner);
+    }
+    if let Some(d) = &l.disc {
+        for (_, t) in &d.tracks {
+            layer(t);
+        }
     }
     for e in &l.file_systems {
         if let Some(fs) = &e.fs {

@@ -4,7 +4,8 @@
 
 use crate::fs::FsEntry;
 use crate::fs::iso9660::BootCatalog;
-use crate::image::{Image, Layer};
+use crate::image::{DiscLayer, Image, Layer};
+use crate::optical::disc::{CdText, SessionKind, Source, TrackFlags, TrackMode};
 use crate::partition::Partition;
 use serde::Serialize;
 use serde_json::Value;
@@ -44,6 +45,9 @@ pub struct DeviceReport {
     pub size: u64,
     /// Logical sector size.
     pub sector_size: u32,
+    /// The optical disc, if the bytes are a disc image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disc: Option<DiscReport>,
     /// Partition table, if any.
     pub partition_table: Option<PartitionTableReport>,
     /// File systems on the whole device, richest first.
@@ -97,6 +101,167 @@ pub struct FsReport {
     pub details: Value,
 }
 
+/// An optical disc image.
+#[derive(Debug, Serialize)]
+pub struct DiscReport {
+    /// Image format (`cue`, `toc`, `nrg`, `mds`, `ccd`, `cdi`, `gdi`, `raw`).
+    pub format: &'static str,
+    /// Data files the image reads.
+    pub files: Vec<String>,
+    /// Media catalogue number.
+    pub catalog: Option<String>,
+    /// Album CD-TEXT.
+    pub cd_text: CdText,
+    /// Sessions.
+    pub sessions: Vec<SessionReport>,
+    /// Tracks of all sessions.
+    pub tracks: Vec<TrackReport>,
+    /// The data track `ls`/`extract` read by default.
+    pub default_track: Option<u8>,
+}
+
+/// A session of a disc.
+#[derive(Debug, Serialize)]
+pub struct SessionReport {
+    /// Number from 1.
+    pub number: u8,
+    /// `cd-da`, `cd-rom`, `cd-rom-xa`, `cd-i`.
+    pub kind: SessionKind,
+    /// First and last track numbers.
+    pub first_track: u8,
+    /// Last track number.
+    pub last_track: u8,
+    /// LBA where its lead-out starts.
+    pub leadout: i64,
+}
+
+/// A track of a disc. Positions are LBAs (LBA 0 = MSF 00:02:00), lengths sectors.
+#[derive(Debug, Serialize)]
+pub struct TrackReport {
+    /// Track number.
+    pub number: u8,
+    /// Session number.
+    pub session: u8,
+    /// Cue-sheet mode and stored sector size: `AUDIO`, `MODE1/2048`, `MODE2/2352`, ...
+    pub mode: String,
+    /// Sector type: `Audio`, `Mode1`, `Mode2`, `Mode2Form1`, `Mode2Form2`, `Mode2Mixed`.
+    pub sector_mode: TrackMode,
+    /// Index 1.
+    pub start: i64,
+    /// Sectors from index 1 to the end of the track.
+    pub length: u64,
+    /// Sectors of pregap (index 0) before `start`.
+    pub pregap: u64,
+    /// How many pregap sectors the image stores (the rest are generated).
+    pub pregap_stored: u64,
+    /// Sectors of postgap at the end.
+    pub postgap: u64,
+    /// Every index: `{ "number", "start" }`, index 0 (when there is a pregap) and 1 included.
+    pub indexes: Vec<IndexReport>,
+    /// Control flags.
+    pub flags: TrackFlags,
+    /// ISRC.
+    pub isrc: Option<String>,
+    /// CD-TEXT.
+    pub cd_text: CdText,
+    /// Whether subchannel data is stored for the track.
+    pub subchannel: bool,
+    /// What the track's user data holds (data tracks only).
+    pub content: Option<DeviceReport>,
+}
+
+/// An index of a track.
+#[derive(Debug, Serialize)]
+pub struct IndexReport {
+    /// Index number.
+    pub number: u8,
+    /// Its first sector.
+    pub start: i64,
+}
+
+impl DiscReport {
+    fn new(d: &DiscLayer) -> Self {
+        let disc = &d.disc;
+        DiscReport {
+            format: disc.format,
+            files: disc
+                .files
+                .iter()
+                .map(|f| f.path.display().to_string())
+                .collect(),
+            catalog: disc.catalog.clone(),
+            cd_text: disc.cd_text.clone(),
+            sessions: disc
+                .sessions
+                .iter()
+                .map(|s| {
+                    let mut tracks = disc.session_tracks(s.number);
+                    let first = tracks.next().map_or(0, |t| t.number);
+                    let last = disc.session_tracks(s.number).last().map_or(0, |t| t.number);
+                    SessionReport {
+                        number: s.number,
+                        kind: s.kind,
+                        first_track: first,
+                        last_track: last,
+                        leadout: disc.leadout(s.number),
+                    }
+                })
+                .collect(),
+            tracks: disc
+                .tracks
+                .iter()
+                .map(|t| {
+                    let mut indexes = Vec::new();
+                    if t.pregap() > 0 {
+                        indexes.push(IndexReport {
+                            number: 0,
+                            start: t.first,
+                        });
+                    }
+                    indexes.push(IndexReport {
+                        number: 1,
+                        start: t.start,
+                    });
+                    for (i, &at) in t.indexes.iter().enumerate() {
+                        indexes.push(IndexReport {
+                            number: u8::try_from(i + 2).unwrap_or(99),
+                            start: at,
+                        });
+                    }
+                    let pregap_stored = t
+                        .runs
+                        .iter()
+                        .filter(|r| matches!(r.source, Source::File { .. }))
+                        .map(|r| (r.end().min(t.start) - r.lba.min(t.start)).max(0) as u64)
+                        .sum();
+                    TrackReport {
+                        number: t.number,
+                        session: t.session,
+                        mode: t.mode_name(),
+                        sector_mode: t.mode,
+                        start: t.start,
+                        length: t.length(),
+                        pregap: t.pregap(),
+                        pregap_stored,
+                        postgap: t.postgap,
+                        indexes,
+                        flags: t.flags,
+                        isrc: t.isrc.clone(),
+                        cd_text: t.cd_text.clone(),
+                        subchannel: t.has_subchannel(),
+                        content: d
+                            .tracks
+                            .iter()
+                            .find(|(n, _)| *n == t.number)
+                            .map(|(_, l)| DeviceReport::new(l)),
+                    }
+                })
+                .collect(),
+            default_track: d.default_track(),
+        }
+    }
+}
+
 /// Boot records of a device.
 #[derive(Debug, Serialize)]
 pub struct BootReport {
@@ -132,6 +297,7 @@ impl DeviceReport {
         DeviceReport {
             size: layer.device.size(),
             sector_size: layer.device.geometry().sector_size,
+            disc: layer.disc.as_ref().map(DiscReport::new),
             partition_table: layer.partitions.as_ref().map(|p| PartitionTableReport {
                 scheme: p.table.scheme(),
                 details: p.table.details(),

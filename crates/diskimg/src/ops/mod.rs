@@ -11,4 +11,6 @@ pub mod extract;
 pub mod info;
 pub mod list;
 pub mod map;
+pub mod optical;
 pub mod overlay;
+pub mod verify;

@@ -38,6 +38,8 @@ pub struct ConvertOptions {
     pub compress: bool,
     /// Worker threads (default: the number of cores).
     pub threads: Option<usize>,
+    /// Replace an output that exists (else that is an error).
+    pub replace: bool,
 }
 
 /// What a conversion did.
@@ -95,9 +97,10 @@ pub struct Output {
 }
 
 impl Output {
-    /// Starts writing `path` (replacing it when done, if it exists).
-    pub fn create(path: &Path) -> Result<Self> {
-        let file = AtomicFile::create(path, true)?;
+    /// Starts writing `path`; an existing file there is replaced when done if `replace`, else
+    /// it is an error now.
+    pub fn create(path: &Path, replace: bool) -> Result<Self> {
+        let file = AtomicFile::create(path, replace)?;
         let clone = file.file().try_clone().map_err(Error::from).in_file(path)?;
         let sink: Arc<dyn WriteAt> = Arc::new(FileSink::new(clone, path)?);
         Ok(Output { file, sink })
@@ -144,7 +147,7 @@ pub fn convert(
         backing: None,
         options,
     };
-    let out = Output::create(output)?;
+    let out = Output::create(output, opts.replace)?;
     let writer = make_writer(desc, &out, &req)?;
     let stats = write_image(
         &src.device,
@@ -262,6 +265,8 @@ pub struct CreateOptions {
     pub backing: Option<PathBuf>,
     /// Backing file format; else probed.
     pub backing_format: Option<String>,
+    /// Replace an image that exists (else that is an error).
+    pub replace: bool,
 }
 
 /// What `create` made.
@@ -303,7 +308,7 @@ pub fn create_image(output: &Path, opts: &CreateOptions) -> Result<CreateSummary
         backing: backing.as_ref().map(|b| b.0.clone()),
         options: FormatOptions::parse(&opts.options)?,
     };
-    let out = Output::create(output)?;
+    let out = Output::create(output, opts.replace)?;
     let writer = make_writer(desc, &out, &req)?;
     writer.finish().in_file(output)?;
     let file_size = out.commit()?;
@@ -330,7 +335,7 @@ pub fn write_empty(
         backing,
         options,
     };
-    let out = Output::create(path)?;
+    let out = Output::create(path, true)?;
     let writer = make_writer(desc, &out, &req)?;
     writer.finish().in_file(path)?;
     out.commit()?;
@@ -353,7 +358,7 @@ pub fn rewrite(
         backing: backing.as_ref().map(|b| b.0.clone()),
         options,
     };
-    let out = Output::create(path)?;
+    let out = Output::create(path, true)?;
     let writer = make_writer(desc, &out, &req)?;
     let stats = write_image(
         device,
