@@ -107,7 +107,7 @@ mod tests {
             (64 << 20, FatType::Fat16),
             (600 << 20, FatType::Fat32),
         ] {
-            let g = super::super::geometry::choose(size, None, 0).unwrap();
+            let g = super::super::geometry::choose(size, None, 0, true).unwrap();
             assert_eq!(g.fat_type, ft);
             let f = BootFields {
                 hidden_sectors: 0,

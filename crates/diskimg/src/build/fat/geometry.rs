@@ -170,8 +170,14 @@ fn bits(t: FatType) -> usize {
 }
 
 /// The geometry for a volume of `bytes`, of type `forced` or the type mkfs.fat picks, with a
-/// fixed root directory of at least `root_entries` entries (FAT12/16).
-pub fn choose(bytes: u64, forced: Option<FatType>, root_entries: u32) -> Result<Geometry> {
+/// fixed root directory of at least `root_entries` entries (FAT12/16). `floppy` allows the
+/// floppy formats for their sizes (a superfloppy image; a partition is a fixed disk).
+pub fn choose(
+    bytes: u64,
+    forced: Option<FatType>,
+    root_entries: u32,
+    floppy: bool,
+) -> Result<Geometry> {
     let device_sectors = bytes / SECTOR;
     if device_sectors > u64::from(u32::MAX) {
         return Err(Error::invalid_input(format!(
@@ -200,7 +206,7 @@ pub fn choose(bytes: u64, forced: Option<FatType>, root_entries: u32) -> Result<
     let mut media = 0xF8;
     let mut spc: u64 = 4;
     let mut default_root = 512;
-    if let Some(&(_, s, h, m, c, r)) = FLOPPIES.iter().find(|f| f.0 == bytes / 1024) {
+    if let Some(&(_, s, h, m, c, r)) = FLOPPIES.iter().find(|f| floppy && f.0 == bytes / 1024) {
         (spt, heads, media, spc, default_root) = (s, h, m, c, r);
     }
     let fat_type = match forced {
@@ -294,7 +300,7 @@ mod tests {
     use super::*;
 
     fn g(bytes: u64, forced: Option<FatType>) -> Geometry {
-        choose(bytes, forced, 0).unwrap()
+        choose(bytes, forced, 0, true).unwrap()
     }
 
     #[test]
@@ -312,6 +318,12 @@ mod tests {
         assert_eq!((f.fat_type, f.sectors_per_cluster), (FatType::Fat12, 2));
         let f = g(4 << 20, None);
         assert_eq!(f.fat_type, FatType::Fat12);
+        let f = choose(1440 << 10, None, 0, false).unwrap();
+        assert_eq!(
+            (f.media, f.sectors_per_cluster),
+            (0xF8, 4),
+            "no floppy format in a partition"
+        );
     }
 
     #[test]
@@ -336,17 +348,20 @@ mod tests {
             1,
             "FAT32 below 260 MiB uses 512-byte clusters"
         );
-        assert!(choose(16 << 20, Some(FatType::Fat32), 0).is_err());
-        assert!(choose(1 << 20, Some(FatType::Fat16), 0).is_err());
+        assert!(choose(16 << 20, Some(FatType::Fat32), 0, true).is_err());
+        assert!(choose(1 << 20, Some(FatType::Fat16), 0, true).is_err());
         assert_eq!(g(64 << 20, Some(FatType::Fat12)).fat_type, FatType::Fat12);
-        assert!(choose(1 << 30, Some(FatType::Fat12), 0).is_err());
-        assert!(choose(3 << 40, None, 0).is_err());
+        assert!(choose(1 << 30, Some(FatType::Fat12), 0, true).is_err());
+        assert!(choose(3 << 40, None, 0, true).is_err());
     }
 
     #[test]
     fn the_root_grows_for_many_names() {
-        assert_eq!(choose(64 << 20, None, 3000).unwrap().root_entries, 3008);
-        assert!(choose(64 << 20, None, 70000).is_err());
-        assert_eq!(choose(1 << 30, None, 70000).unwrap().root_entries, 0);
+        assert_eq!(
+            choose(64 << 20, None, 3000, true).unwrap().root_entries,
+            3008
+        );
+        assert!(choose(64 << 20, None, 70000, true).is_err());
+        assert_eq!(choose(1 << 30, None, 70000, true).unwrap().root_entries, 0);
     }
 }

@@ -61,7 +61,8 @@ pub(crate) struct Dir {
     pub parent: usize,
     /// Its named entries, in the tree's order.
     pub entries: Vec<Entry>,
-    /// 32-byte slots: entries, long-name entries, `.` and `..` (or the label in the root).
+    /// 32-byte slots: entries, long-name entries, `.` and `..` (in the root: one for the
+    /// label).
     pub slots: u32,
     /// First cluster (0 for the fixed root of FAT12/16).
     pub first_cluster: u32,
@@ -113,7 +114,8 @@ pub(crate) fn collect(tree: &FileTree, root: NodeIndex) -> Result<Layout> {
                 let index = dirs.len();
                 dir_of.insert(node, index);
                 let entries = name_entries(tree, children, &mut warnings)?;
-                let fixed = if index == 0 { 0 } else { 2 };
+                // `.` and `..`; in the root, the label entry (kept free when there is none).
+                let fixed = if index == 0 { 1 } else { 2 };
                 let slots = entries.iter().map(Entry::slots).sum::<u32>() + fixed;
                 if slots > MAX_DIR_ENTRIES {
                     return Err(Error::new(
@@ -347,7 +349,8 @@ pub(crate) struct SizedImage {
 }
 
 /// How big the image is: the size given, or the smallest candidate that holds the tree with
-/// `slack_percent` to spare. `volume_of` maps an image size to the volume's size.
+/// `slack_percent` to spare (the floppy sizes first when `floppies`, then whole MiB, in steps
+/// of 1/64 of the size). `volume_of` maps an image size to the volume's size.
 pub(crate) fn size_image(
     layout: &Layout,
     given: Option<u64>,
@@ -360,7 +363,7 @@ pub(crate) fn size_image(
     let root = layout.root_slots();
     if let Some(image) = given {
         let image = image / SECTOR * SECTOR;
-        let geometry = geometry::choose(volume_of(image)?, forced, root)?;
+        let geometry = geometry::choose(volume_of(image)?, forced, root, floppies)?;
         if !layout.fits(&geometry, 0) {
             let need = layout
                 .clusters_needed(geometry.cluster_size(), geometry.fat_type == FatType::Fat32);
@@ -404,7 +407,7 @@ pub(crate) fn size_image(
         let Ok(volume) = volume_of(size) else {
             continue;
         };
-        let Ok(geometry) = geometry::choose(volume, forced, root) else {
+        let Ok(geometry) = geometry::choose(volume, forced, root, floppies) else {
             continue;
         };
         if layout.fits(&geometry, slack_percent) {

@@ -12,7 +12,7 @@ use super::names;
 use super::sink::{Batch, Sink};
 use super::table::FatTable;
 use crate::build::iso::IsoProgress;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::fs::fat::FatType;
 
 /// Bytes of the FAT produced at a time.
@@ -79,7 +79,7 @@ pub(crate) fn write(
     }
     let mut batch = Batch::new();
     if !fat32 {
-        let root = directory(plan, 0);
+        let root = directory(plan, 0, g.root_size())?;
         batch.push(sink, v + g.root_offset(), &root, g.root_size())?;
     }
     let cs = g.cluster_size();
@@ -87,9 +87,10 @@ pub(crate) fn write(
         if d.first_cluster == 0 {
             continue;
         }
-        let bytes = directory(plan, i);
+        let span = u64::from(d.clusters) * cs;
+        let bytes = directory(plan, i, span)?;
         let at = v + g.cluster_offset(d.first_cluster);
-        batch.push(sink, at, &bytes, u64::from(d.clusters) * cs)?;
+        batch.push(sink, at, &bytes, span)?;
     }
     batch.flush(sink)?;
     let files: Vec<Placed> = plan
@@ -107,8 +108,8 @@ pub(crate) fn write(
 }
 
 /// The bytes of directory `index`: `.` and `..` (or the label in the root), then each entry
-/// with its long-name entries.
-fn directory(plan: &FatPlan<'_>, index: usize) -> Vec<u8> {
+/// with its long-name entries. `span` is the room planned for it.
+fn directory(plan: &FatPlan<'_>, index: usize, span: u64) -> Result<Vec<u8>> {
     let l = &plan.layout;
     let d = &l.dirs[index];
     let tree = plan.tree;
@@ -167,5 +168,15 @@ fn directory(plan: &FatPlan<'_>, index: usize) -> Vec<u8> {
             },
         ));
     }
-    out
+    if out.len() as u64 > span {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "internal error: {} takes {} bytes, more than the {span} planned",
+                tree.path(d.node),
+                out.len()
+            ),
+        ));
+    }
+    Ok(out)
 }
