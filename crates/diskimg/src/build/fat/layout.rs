@@ -185,7 +185,7 @@ fn name_entries(
     let mut shorts = ShortNames::default();
     let mut exact: HashMap<String, NodeIndex> = HashMap::new();
     let mut folded: HashMap<String, NodeIndex> = HashMap::new();
-    let mut entries = Vec::with_capacity(children.len());
+    let mut named: Vec<(NodeIndex, String)> = Vec::with_capacity(children.len());
     for &c in children {
         let n = tree.node(c);
         match n.kind {
@@ -232,17 +232,31 @@ fn name_entries(
                 v.insert(c);
             }
         }
-        let name = shorts.assign(&long)?;
-        entries.push(Entry {
-            node: c,
-            long: name
-                .long
-                .then(|| long.clone().into_owned().into_boxed_str()),
-            name,
-            target: Target::Empty,
-        });
+        named.push((c, long.into_owned()));
     }
-    Ok(entries)
+    // Names that fit 8.3 claim their short names first, so that a generated `NAME~1` never
+    // takes the short name of a file literally called `NAME~1`.
+    let mut short: Vec<Option<FatName>> = vec![None; named.len()];
+    for fits in [true, false] {
+        for (i, (_, long)) in named.iter().enumerate() {
+            if names::fits_8_3(long) == fits {
+                short[i] = Some(shorts.assign(long)?);
+            }
+        }
+    }
+    Ok(named
+        .into_iter()
+        .zip(short)
+        .filter_map(|((node, long), name)| {
+            let name = name?;
+            Some(Entry {
+                node,
+                long: name.long.then(|| long.into_boxed_str()),
+                name,
+                target: Target::Empty,
+            })
+        })
+        .collect())
 }
 
 /// Attribute byte of an entry.

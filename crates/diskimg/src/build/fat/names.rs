@@ -69,7 +69,7 @@ fn short_char(b: u8) -> bool {
 
 /// The 8.3 form of a name that fits 8.3 without loss: the raw name, the case flags, and
 /// whether a part mixes cases (then a long name keeps the case).
-fn fits_8_3(name: &str) -> Option<([u8; 11], u8, bool)> {
+fn split_8_3(name: &str) -> Option<([u8; 11], u8, bool)> {
     let (base, ext) = name.split_once('.').unwrap_or((name, ""));
     if base.is_empty()
         || base.len() > 8
@@ -101,6 +101,11 @@ fn fits_8_3(name: &str) -> Option<([u8; 11], u8, bool)> {
         flags |= LOWER_EXT;
     }
     Some((raw, flags, base_mixed || ext_mixed))
+}
+
+/// Whether a (valid) long name fits 8.3 in some case, so that it can keep its own short name.
+pub(crate) fn fits_8_3(name: &str) -> bool {
+    split_8_3(name).is_some()
 }
 
 /// The basis name: upper-case primary part (up to 8) and extension (up to 3).
@@ -160,7 +165,7 @@ const MAX_TAIL: u32 = 999_999;
 impl ShortNames {
     /// The names for `long` (already valid, see [`valid_long_name`]), unique in the folder.
     pub fn assign(&mut self, long: &str) -> Result<FatName> {
-        if let Some((raw, flags, mixed)) = fits_8_3(long) {
+        if let Some((raw, flags, mixed)) = split_8_3(long) {
             if self.used.insert(raw) {
                 return Ok(FatName {
                     short: raw,

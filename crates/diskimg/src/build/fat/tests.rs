@@ -270,3 +270,23 @@ fn efi_images_are_floppies_with_the_efi_folder_inside() {
         .unwrap();
     assert!(efi_image(&t, efi, None).is_err());
 }
+
+#[test]
+fn a_literal_8_3_name_keeps_its_short_name() {
+    let mut t = FileTree::new(meta(0o755, 1_600_000_000));
+    // Byte order puts the long name first; it must not take LONGFI~1.
+    file(&mut t, ROOT, "LONGFILE NAME.txt", b"long");
+    file(&mut t, ROOT, "LONGFI~1.TXT", b"literal");
+    let p = plan(&t, ROOT, &FatOptions::default()).unwrap();
+    let fs = open(write_fat_to_vec(&p).unwrap(), 0);
+    let read = |path: &str| {
+        let n = fs.lookup(fs.root(), path).unwrap().unwrap();
+        let mut b = vec![0u8; 16];
+        let len = fs.read_at(n, 0, &mut b).unwrap();
+        b.truncate(len);
+        b
+    };
+    assert_eq!(read("LONGFI~1.TXT"), b"literal");
+    assert_eq!(read("LONGFI~2.TXT"), b"long");
+    assert_eq!(read("LONGFILE NAME.txt"), b"long");
+}
