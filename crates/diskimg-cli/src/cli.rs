@@ -354,6 +354,75 @@ pub enum CreateWhat {
         after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible"
     )]
     Iso(CreateIsoArgs),
+    /// A FAT12/16/32 image: a superfloppy, or one MBR or GPT partition.
+    #[command(
+        after_help = "Examples:\n  diskimg create fat ./stick -o stick.img --size 2G                  # FAT32\n  diskimg create fat ./stick -o disk.img --partition gpt --label DATA\n  diskimg create fat ./boot -o floppy.img --size 1440K --fat 12"
+    )]
+    Fat(CreateFatArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateFatArgs {
+    /// Folders whose contents become the root (files are placed at the root).
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// The image to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Size of the image (the whole disk with --partition): bytes, or with K, M, G, T (powers
+    /// of 1024). Default: the smallest size that holds the tree with 10% to spare.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub size: Option<u64>,
+    /// FAT type (default: as mkfs.fat picks for the size: FAT32 from 512 MiB).
+    #[arg(long = "fat", value_name = "BITS", value_parser = ["12", "16", "32"])]
+    pub fat: Option<String>,
+    /// Volume label, up to 11 characters (default: the first folder's name).
+    #[arg(long, value_name = "NAME")]
+    pub label: Option<String>,
+    /// A superfloppy (none), or one partition from 1 MiB in an MBR or GPT.
+    #[arg(long, value_name = "KIND", default_value = "none", value_parser = ["none", "mbr", "gpt"])]
+    pub partition: String,
+    /// Leave out entries matching PATTERN (`*.tmp`, `cache/**`, `/build`); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Store what symlinks point to (FAT has no symlinks: without this they are left out).
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Place a host file or folder at a path of the image: IMAGE_PATH=HOST_PATH (repeatable).
+    #[arg(long, value_name = "IMAGE_PATH=HOST_PATH")]
+    pub graft: Vec<String>,
+    /// Identical bytes on every run: times clamped to SOURCE_DATE_EPOCH, else the newest file.
+    #[arg(long)]
+    pub reproducible: bool,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses `2G`, `1440K`, `100M`, `512`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (a number, optionally with K, M, G or T)"))?;
+    let shift = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches(['B', 'I'])
+    {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("'{s}': unknown unit (K, M, G or T)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 #[derive(Args, Debug)]
@@ -394,9 +463,18 @@ pub struct CreateIsoArgs {
     /// BIOS boot loader inside the tree (no emulation), e.g. isolinux/isolinux.bin.
     #[arg(long, value_name = "PATH", help_heading = "Booting")]
     pub boot_bios: Option<String>,
-    /// UEFI boot image (a FAT image) inside the tree, e.g. efiboot.img.
+    /// UEFI boot image (a FAT image) inside the tree, e.g. efiboot.img; or a folder of the
+    /// tree (e.g. /EFI), made into a FAT image added to the tree.
     #[arg(long, value_name = "PATH", help_heading = "Booting")]
     pub boot_uefi: Option<String>,
+    /// Where the FAT image made from a --boot-uefi folder goes (default /efiboot.img).
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = "Booting",
+        requires = "boot_uefi"
+    )]
+    pub boot_uefi_image: Option<String>,
     /// Floppy image inside the tree, booted with floppy emulation (1.2, 1.44 or 2.88 MB).
     #[arg(long, value_name = "PATH", help_heading = "Booting")]
     pub boot_floppy: Option<String>,
@@ -441,6 +519,18 @@ pub struct CreateIsoArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        use super::parse_size;
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("1440K"), Ok(1440 << 10));
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("512"), Ok(512));
+        assert!(parse_size("2X").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("99999999T").is_err());
+    }
+
     #[test]
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;

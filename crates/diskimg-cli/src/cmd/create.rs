@@ -1,41 +1,54 @@
 //! `diskimg create`.
 
-use crate::cli::{CreateIsoArgs, CreateWhat};
+use crate::cli::{CreateFatArgs, CreateIsoArgs, CreateWhat};
 use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::Result;
+use diskimg::build::fat::{FatOptions, FatType, PartitionStyle, label_from_name};
 use diskimg::build::glob::Pattern;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
 use diskimg::build::span::parse_capacity;
-use diskimg::build::tree::ScanOptions;
+use diskimg::build::tree::{ROOT, ScanOptions};
 use diskimg::ops::create::{
-    BootRequest, Contents, Graft, gather, prepare_boot, reproducible_time, write_iso_file,
-    write_iso_span,
+    BootRequest, Contents, CreateReport, Graft, gather, prepare_boot, reproducible_time,
+    write_fat_file, write_iso_file, write_iso_span,
 };
 
 pub fn run(what: CreateWhat) -> Result<()> {
     match what {
         CreateWhat::Iso(a) => iso(a),
+        CreateWhat::Fat(a) => fat(a),
     }
 }
 
-fn iso(a: CreateIsoArgs) -> Result<()> {
-    let contents = Contents {
-        sources: a.sources.clone(),
-        grafts: a
-            .graft
+fn contents(
+    sources: &[std::path::PathBuf],
+    graft: &[String],
+    exclude: &[String],
+    follow_symlinks: bool,
+) -> Result<Contents> {
+    Ok(Contents {
+        sources: sources.to_vec(),
+        grafts: graft
             .iter()
             .map(|g| Graft::parse(g))
             .collect::<Result<_, _>>()?,
         scan: ScanOptions {
-            exclude: a.exclude.iter().map(|p| Pattern::new(p)).collect(),
-            follow_symlinks: a.follow_symlinks,
+            exclude: exclude.iter().map(|p| Pattern::new(p)).collect(),
+            follow_symlinks,
         },
-    };
+    })
+}
+
+fn iso(a: CreateIsoArgs) -> Result<()> {
+    let contents = contents(&a.sources, &a.graft, &a.exclude, a.follow_symlinks)?;
     let (mut tree, scan) = gather(&contents)?;
+    let fixed_time = reproducible_time(&tree, a.reproducible)?;
     let boot = BootRequest {
         bios: a.boot_bios.clone(),
         uefi: a.boot_uefi.clone(),
+        uefi_image: a.boot_uefi_image.clone(),
+        fixed_time,
         floppy: a.boot_floppy.clone(),
         hard_disk: a.boot_hd.clone(),
         load_size: a.boot_load_size,
@@ -69,7 +82,7 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
         rock_ridge: !a.no_rock_ridge,
         joliet: !a.no_joliet,
         joliet_long: !a.joliet_short,
-        fixed_time: reproducible_time(&tree, a.reproducible)?,
+        fixed_time,
         boot,
         hybrid_mbr,
         md5: a.md5,
@@ -92,27 +105,73 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
         None => write_iso_file(&tree, options, &a.output, a.overwrite, &bar).map(|r| vec![r]),
     };
     bar.finish();
-    let reports = result?;
-    if !a.quiet {
-        for report in &reports {
-            eprintln!(
-                "created {} ({}): {} files ({}), {} folders",
-                report.output.display(),
-                human_size(report.size),
-                report.files,
-                human_size(report.data),
-                report.directories
-            );
-        }
+    for report in &result? {
+        summary(report, a.quiet);
     }
+    Ok(())
+}
+
+fn summary(report: &CreateReport, quiet: bool) {
+    if !quiet {
+        eprintln!(
+            "created {} ({}): {} files ({}), {} folders",
+            report.output.display(),
+            human_size(report.size),
+            report.files,
+            human_size(report.data),
+            report.directories
+        );
+    }
+}
+
+fn fat(a: CreateFatArgs) -> Result<()> {
+    let contents = contents(&a.sources, &a.graft, &a.exclude, a.follow_symlinks)?;
+    let (tree, scan) = gather(&contents)?;
+    for w in &scan.warnings {
+        eprintln!("diskimg: warning: {w}");
+    }
+    let label = match &a.label {
+        Some(l) => Some(l.clone()),
+        None if a.sources[0].is_dir() => folder_name(&a.sources).and_then(|n| label_from_name(&n)),
+        None => None,
+    };
+    let options = FatOptions {
+        size: a.size,
+        fat_type: a.fat.as_deref().map(|b| match b {
+            "12" => FatType::Fat12,
+            "16" => FatType::Fat16,
+            _ => FatType::Fat32,
+        }),
+        label,
+        fixed_time: reproducible_time(&tree, a.reproducible)?,
+        partition: match a.partition.as_str() {
+            "mbr" => PartitionStyle::Mbr,
+            "gpt" => PartitionStyle::Gpt,
+            _ => PartitionStyle::None,
+        },
+        ..FatOptions::default()
+    };
+    let bar = Bar::new(a.quiet);
+    bar.set_total(tree.data_size());
+    let result = write_fat_file(&tree, ROOT, &options, &a.output, a.overwrite, &bar);
+    bar.finish();
+    let report = result?;
+    for w in &report.warnings {
+        eprintln!("diskimg: warning: {w}");
+    }
+    summary(&report, a.quiet);
     Ok(())
 }
 
 /// The first source folder's name, as the label.
 fn default_label(sources: &[std::path::PathBuf]) -> String {
+    folder_name(sources).unwrap_or_else(|| "CDROM".to_owned())
+}
+
+/// The name of the first source.
+fn folder_name(sources: &[std::path::PathBuf]) -> Option<String> {
     sources
         .first()
         .and_then(|p| std::fs::canonicalize(p).ok())
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "CDROM".to_owned())
 }

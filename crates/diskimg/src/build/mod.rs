@@ -4,6 +4,7 @@
 //! policy) or from an existing image; writers lay it out deterministically and stream the image
 //! out in one pass, in order, through an [`AtomicFile`](crate::io::AtomicFile).
 
+pub mod fat;
 pub mod glob;
 pub mod iso;
 pub mod source;

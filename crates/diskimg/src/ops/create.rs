@@ -183,8 +183,13 @@ fn now() -> Timestamp {
 pub struct BootRequest {
     /// BIOS loader, no emulation (isolinux.bin, GRUB's eltorito.img).
     pub bios: Option<String>,
-    /// UEFI boot image (a FAT image file).
+    /// UEFI boot image (a FAT image file), or a folder to make one from (see
+    /// [`build::fat::efi`](crate::build::fat::efi)).
     pub uefi: Option<String>,
+    /// Where the image made from a `uefi` folder goes (default `/efiboot.img`).
+    pub uefi_image: Option<String>,
+    /// Newest time in an image made from a `uefi` folder (reproducible images).
+    pub fixed_time: Option<Timestamp>,
     /// Floppy image for floppy emulation.
     pub floppy: Option<String>,
     /// Disk image for hard-disk emulation.
@@ -225,6 +230,14 @@ pub fn prepare_boot(
         }
         return Ok((None, None));
     }
+    // A UEFI folder becomes a FAT image file in the tree, booted in its place.
+    let uefi = req
+        .uefi
+        .as_deref()
+        .map(|p| {
+            crate::build::fat::efi_boot_image(tree, p, req.uefi_image.as_deref(), req.fixed_time)
+        })
+        .transpose()?;
     // The first bytes and the length of a boot image.
     let head = |path: &str| -> Result<(Vec<u8>, u64)> {
         let node = tree
@@ -265,7 +278,7 @@ pub fn prepare_boot(
             });
         }
     }
-    if let Some(p) = &req.uefi {
+    if let Some(p) = &uefi {
         head(p)?;
         images.push(BootImage {
             path: p.clone(),
@@ -428,4 +441,25 @@ pub fn write_iso_span(
         out.commit()?;
     }
     Ok(reports)
+}
+
+/// Writes the folder `root` of `tree` as a FAT image at `output` (atomically).
+pub fn write_fat_file(
+    tree: &FileTree,
+    root: crate::build::tree::NodeIndex,
+    options: &crate::build::fat::FatOptions,
+    output: &Path,
+    replace: bool,
+    progress: &dyn IsoProgress,
+) -> Result<CreateReport> {
+    let plan = crate::build::fat::plan(tree, root, options)?;
+    crate::build::fat::write_fat_file(&plan, output, replace, progress)?;
+    Ok(CreateReport {
+        output: output.to_path_buf(),
+        size: plan.image_size(),
+        files: plan.files(),
+        directories: plan.directories(),
+        data: plan.data_size(),
+        warnings: plan.warnings().to_vec(),
+    })
 }
