@@ -35,8 +35,11 @@ pub mod error;
 pub mod format;
 pub mod fs;
 pub mod image;
+pub mod nbd;
 pub mod io;
+pub mod mount;
 pub mod ops;
+pub mod overlay;
 pub mod partition;
 pub mod time;
 

@@ -2,9 +2,17 @@
 
 mod cat;
 mod create;
+mod drives;
 mod extract;
+mod hash;
+mod image;
 mod info;
 mod ls;
+#[cfg(feature = "fuse")]
+mod mount;
+mod serve;
+mod verify;
+mod write;
 
 use crate::cli::Select;
 use crate::cli::{Cli, Command};
@@ -21,6 +29,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cat(a) => cat::run(a),
         Command::Extract(a) => extract::run(a),
         Command::Create(a) => create::run(a),
+        #[cfg(feature = "fuse")]
+        Command::Mount(a) => mount::run(a),
+        #[cfg(not(feature = "fuse"))]
+        Command::Mount(_) => anyhow::bail!("this diskimg was built without FUSE (feature `fuse`)"),
+        Command::Umount(a) => {
+            diskimg::mount::unmount(&a.mountpoint)?;
+            Ok(())
+        }
+        Command::Serve(a) => serve::run(a),
+        Command::Write(a) => write::run(a),
+        Command::Image(a) => image::run(a),
+        Command::Drives(a) => drives::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Hash(a) => hash::run(a),
     }
 }
 
