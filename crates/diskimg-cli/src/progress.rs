@@ -122,13 +122,6 @@ impl ByteBar {
             b.finish_and_clear();
         }
     }
-
-    pub fn println(&self, line: &str) {
-        match &self.bar {
-            Some(b) => b.println(line),
-            None => eprintln!("{line}"),
-        }
-    }
 }
 
 impl diskimg::ops::hash::HashProgress for ByteBar {
@@ -139,5 +132,11 @@ impl diskimg::ops::hash::HashProgress for ByteBar {
     }
     fn cancelled(&self) -> bool {
         self.cancel.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl diskimg::drive::WriteProgress for ByteBar {
+    fn phase(&self, name: &str, total: u64) {
+        ByteBar::phase(self, name, total);
     }
 }

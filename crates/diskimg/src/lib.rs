@@ -31,6 +31,8 @@
 pub mod build;
 pub mod container;
 pub mod device;
+#[cfg(target_os = "linux")]
+pub mod drive;
 pub mod error;
 pub mod format;
 pub mod fs;

@@ -21,6 +21,7 @@ mod sparse;
 pub use memory::MemoryDevice;
 pub use raw::RawFile;
 pub use sparse::{DEFAULT_BLOCK_SIZE, MAX_BLOCKS, SparseOverlay};
+pub(crate) use sparse::punch_hole;
 
 use crate::device::BlockDevice;
 use crate::error::Result;
