@@ -3,7 +3,8 @@
 //!
 //! Every request is answered straight from the library on the request's own thread (the
 //! session runs several): lookups, attributes, directory listings (kept per open directory so
-//! that a directory of a million entries is listed once, not once per `readdir` call),
+//! that a directory of a million entries is listed once, not once per `readdir` call, and the
+//! last [`LISTINGS`] listings indexed by name so that `lookup` in a large directory is cheap),
 //! positioned reads, symlink targets. Inode numbers come from the bounded
 //! [`InodeTable`](super::inodes::InodeTable). Images do not change while mounted, so
 //! attributes and data are cached by the kernel for an hour (`FOPEN_KEEP_CACHE`). Writes are
@@ -34,12 +35,23 @@ const VIRTUAL: u32 = u32::MAX;
 pub const MAX_OPEN_DIRS: usize = 4096;
 /// Largest single read answered.
 const MAX_READ: u32 = 1 << 20;
+/// Directory listings kept for lookups (most recently used).
+const LISTINGS: usize = 64;
+
+/// A directory's entries with an index by name.
+struct Listing {
+    entries: Vec<DirEntry>,
+    by_name: HashMap<String, usize>,
+}
 
 /// A mounted image.
 pub struct ImageFs {
     views: Vec<View>,
     inodes: Mutex<InodeTable>,
-    dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    dirs: Mutex<HashMap<u64, Arc<Listing>>>,
+    /// Recently listed directories: many file systems answer `lookup` by listing the
+    /// directory, so a walk of a large directory would list it once per entry.
+    listings: Mutex<Vec<(Key, Arc<Listing>)>>,
     next_fh: AtomicU64,
     uid: u32,
     gid: u32,
@@ -63,6 +75,7 @@ impl ImageFs {
             views,
             inodes: Mutex::new(inodes),
             dirs: Mutex::new(HashMap::new()),
+            listings: Mutex::new(Vec::new()),
             next_fh: AtomicU64::new(1),
             uid,
             gid,
@@ -145,7 +158,33 @@ impl ImageFs {
         Ok(self.attr(ino, &m))
     }
 
-    fn listing(&self, key: Key) -> Result<Vec<DirEntry>, Errno> {
+    /// The listing of a directory, from the cache or freshly read.
+    fn listing(&self, key: Key) -> Result<Arc<Listing>, Errno> {
+        {
+            let mut cache = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+                let hit = cache.remove(i);
+                let l = hit.1.clone();
+                cache.push(hit);
+                return Ok(l);
+            }
+        }
+        let entries = self.read_listing(key)?;
+        let by_name = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
+        let l = Arc::new(Listing { entries, by_name });
+        let mut cache = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= LISTINGS {
+            cache.remove(0);
+        }
+        cache.push((key, l.clone()));
+        Ok(l)
+    }
+
+    fn read_listing(&self, key: Key) -> Result<Vec<DirEntry>, Errno> {
         if key.0 == VIRTUAL {
             return Ok(self
                 .views
@@ -209,11 +248,17 @@ impl Filesystem for ImageFs {
                     .ok_or(Errno::ENOENT)?;
                 (i as u32, self.views[i].fs.root())
             } else {
-                let node = self
-                    .fs(pkey.0)?
-                    .lookup(pkey.1, name)
-                    .map_err(errno)?
-                    .ok_or(Errno::ENOENT)?;
+                let listing = self.listing(pkey)?;
+                let node = match listing.by_name.get(name) {
+                    Some(&i) => listing.entries[i].node,
+                    // Named streams (`file:stream`) are found by the file system only.
+                    None if name.contains(':') => self
+                        .fs(pkey.0)?
+                        .lookup(pkey.1, name)
+                        .map_err(errno)?
+                        .ok_or(Errno::ENOENT)?,
+                    None => return Err(Errno::ENOENT),
+                };
                 (pkey.0, node)
             };
             let ino = self.table().ino(key, true);
@@ -307,7 +352,7 @@ impl Filesystem for ImageFs {
                     return reply.error(Errno::EMFILE);
                 }
                 let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-                dirs.insert(fh, Arc::new(list));
+                dirs.insert(fh, list);
                 reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
             }
             Err(e) => reply.error(e),
@@ -337,7 +382,10 @@ impl Filesystem for ImageFs {
                 0 => reply.add(ino, 1, fuser::FileType::Directory, "."),
                 1 => reply.add(ino, 2, fuser::FileType::Directory, ".."),
                 _ => {
-                    let Some(e) = usize::try_from(i - 2).ok().and_then(|j| list.get(j)) else {
+                    let Some(e) = usize::try_from(i - 2)
+                        .ok()
+                        .and_then(|j| list.entries.get(j))
+                    else {
                         break;
                     };
                     let view = self.child_view(key, (i - 2) as usize);
