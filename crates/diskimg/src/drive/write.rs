@@ -1,30 +1,35 @@
 //! Writing an image's device to a drive, then proving the drive holds it.
 //!
-//! The device is cut into [`CHUNK`]-sized pieces on an aligned grid. A reader thread asks the
-//! device which pieces hold data (`extents`: holes and unallocated ranges are never read),
-//! reads those, and finds the ones that are all zeros anyway; the writing thread writes data
-//! pieces with `O_DIRECT` and turns runs of zero pieces into one zeroing call (`BLKZEROOUT`),
-//! so the drive ends up equal to the image without writing gigabytes of zeros. With `sparse`
-//! the zero runs are left as the drive had them (faster; only the data is guaranteed).
+//! The device is cut into [`CHUNK`]s of 64 [`BLOCK`]s on an aligned grid. A reader thread asks
+//! the device which ranges hold data (`extents`: holes and unallocated ranges are never read),
+//! reads those, and marks each block that holds a non-zero byte. The writing thread writes
+//! runs of data blocks with `O_DIRECT` and turns runs of zero blocks (across chunks) into one
+//! zeroing call (`BLKZEROOUT`), so the drive ends up equal to the image without writing
+//! gigabytes of zeros. With `sparse` the zero runs are left as the drive had them (faster;
+//! only the data is then guaranteed, as with `bmaptool`).
 //!
-//! Each written piece's BLAKE3 is kept (32 bytes per 4 MiB). After an `fsync`, the drive is
-//! read back past the page cache (`O_DIRECT`, or cached pages dropped first) and every piece
-//! is checked: data pieces against their digest, zeroed ones for zeros. The image is read
-//! once. A mismatch names the byte range; an interruption (Ctrl-C) stops between pieces, syncs
-//! what was written and reports the drive as incomplete; neither is ever reported as good.
+//! For each chunk a mask of the blocks it set and one BLAKE3 of their expected content are
+//! kept (48 bytes per 4 MiB). After an `fsync`, the drive is read back past the page cache
+//! (`O_DIRECT`, or cached pages dropped first) and every chunk is checked against that. The
+//! image is read once. A mismatch names the byte range; an interruption (Ctrl-C) stops between
+//! chunks, syncs what was written and reports the drive as incomplete; neither is ever
+//! reported as good.
 
-use super::target::{AlignedBuf, ReadBack, Target};
+use super::target::{ALIGN, AlignedBuf, ReadBack, Target};
 use crate::device::{BlockDevice, ExtentKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ops::hash::HashProgress;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-/// Size of the pieces read, written and checked.
-pub const CHUNK: usize = 4 << 20;
-/// Pieces read ahead of the writer.
+/// Granularity of the zero/data decision: a block with one non-zero byte is written whole.
+pub const BLOCK: usize = 64 << 10;
+/// Size of the pieces read, written and checked (64 blocks, one `u64` mask).
+pub const CHUNK: usize = 64 * BLOCK;
+/// Chunks read ahead of the writer.
 const QUEUE: usize = 3;
 
 /// How to write.
@@ -78,10 +83,54 @@ pub struct WriteReport {
     pub verify_seconds: f64,
 }
 
-/// A piece the reader hands to the writer.
-enum Piece {
-    Data { offset: u64, buf: AlignedBuf, len: usize },
-    Zero { offset: u64, len: u64 },
+/// One chunk as the reader hands it over.
+struct Chunk {
+    offset: u64,
+    len: usize,
+    /// The bytes, when any block holds data.
+    buf: Option<Arc<AlignedBuf>>,
+    /// Bit i: block i holds a non-zero byte.
+    data: u64,
+}
+
+/// What verification checks of one chunk.
+struct Expect {
+    offset: u64,
+    len: usize,
+    /// Blocks to check.
+    mask: u64,
+    /// BLAKE3 of the checked blocks in order; `None` when they must all be zero.
+    digest: Option<[u8; 32]>,
+}
+
+fn blocks(len: usize) -> u32 {
+    len.div_ceil(BLOCK) as u32
+}
+
+fn all_blocks(len: usize) -> u64 {
+    match blocks(len) {
+        64 => u64::MAX,
+        n => (1u64 << n) - 1,
+    }
+}
+
+fn block_range(offset: u64, len: usize, first: u32, count: u32) -> (u64, usize) {
+    let start = first as usize * BLOCK;
+    let end = ((first + count) as usize * BLOCK).min(len);
+    (offset + start as u64, end - start)
+}
+
+/// Runs of equal bits in the low `n` bits of `mask`: `(first, count, set)`.
+fn runs(mask: u64, n: u32) -> Vec<(u32, u32, bool)> {
+    let mut out: Vec<(u32, u32, bool)> = Vec::new();
+    for i in 0..n {
+        let set = mask & (1 << i) != 0;
+        match out.last_mut() {
+            Some(r) if r.2 == set => r.1 += 1,
+            _ => out.push((i, 1, set)),
+        }
+    }
+    out
 }
 
 /// Writes `src` to the drive or file at `target` and, unless told not to, verifies it.
@@ -116,44 +165,67 @@ pub fn write_image(
     };
     let started = Instant::now();
     progress.phase("writing", size);
-    // (offset, len, digest) of written pieces; zeroed ranges as (offset, len).
-    let mut written: Vec<(u64, u32, [u8; 32])> = Vec::new();
-    let mut zeroed: Vec<(u64, u64)> = Vec::new();
+    let mut expect: Vec<Expect> = Vec::new();
     let outcome = std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = sync_channel::<Result<Piece>>(QUEUE);
-        let reader = scope.spawn(move || read_pieces(src, size, progress, |p| tx.send(p).is_ok()));
+        let (tx, rx) = sync_channel::<Result<Chunk>>(QUEUE);
+        let reader = scope.spawn(move || read_chunks(src, size, progress, |c| tx.send(c).is_ok()));
         let mut pending_zero: Option<(u64, u64)> = None;
-        let mut flush_zero = |z: &mut Option<(u64, u64)>, report: &mut WriteReport| -> Result<()> {
-            if let Some((o, l)) = z.take() {
+        let mut zero = |range: Option<(u64, u64)>, report: &mut WriteReport| -> Result<()> {
+            // Adjacent zero runs are merged and zeroed with one call.
+            match (range, &mut pending_zero) {
+                (Some((o, l)), Some((po, pl))) if *po + *pl == o => {
+                    *pl += l;
+                    return Ok(());
+                }
+                _ => {}
+            }
+            if let Some((o, l)) = std::mem::replace(&mut pending_zero, range) {
                 if opts.sparse {
                     report.skipped += l;
                 } else {
                     t.zero(o, l)?;
-                    zeroed.push((o, l));
                     report.zeroed += l;
                 }
             }
             Ok(())
         };
-        for piece in rx {
-            match piece? {
-                Piece::Zero { offset, len } => match &mut pending_zero {
-                    Some((o, l)) if *o + *l == offset => *l += len,
-                    _ => {
-                        flush_zero(&mut pending_zero, &mut report)?;
-                        pending_zero = Some((offset, len));
-                    }
-                },
-                Piece::Data { offset, buf, len } => {
-                    flush_zero(&mut pending_zero, &mut report)?;
-                    let data = &buf.as_slice()[..len];
-                    t.write_at(offset, data)?;
-                    written.push((offset, len as u32, *blake3::hash(data).as_bytes()));
+        for chunk in rx {
+            let c = chunk?;
+            let n = blocks(c.len);
+            for (first, count, data) in runs(c.data, n) {
+                let (at, len) = block_range(c.offset, c.len, first, count);
+                if data {
+                    zero(None, &mut report)?;
+                    let buf = c.buf.as_ref().expect("a chunk with data blocks has its bytes");
+                    let from = (at - c.offset) as usize;
+                    t.write_at(at, &buf.as_slice()[from..from + len])?;
                     report.written += len as u64;
+                } else {
+                    zero(Some((at, len as u64)), &mut report)?;
                 }
             }
+            let mask = if opts.sparse { c.data } else { all_blocks(c.len) };
+            let digest = c.buf.as_ref().filter(|_| c.data != 0).map(|buf| {
+                let mut h = blake3::Hasher::new();
+                for (first, count, set) in runs(mask, n) {
+                    if set {
+                        let (at, len) = block_range(c.offset, c.len, first, count);
+                        let from = (at - c.offset) as usize;
+                        h.update(&buf.as_slice()[from..from + len]);
+                    }
+                }
+                *h.finalize().as_bytes()
+            });
+            if mask != 0 {
+                expect.push(Expect {
+                    offset: c.offset,
+                    len: c.len,
+                    mask,
+                    digest,
+                });
+            }
         }
-        flush_zero(&mut pending_zero, &mut report)?;
+        zero(None, &mut report)?;
         reader
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -176,7 +248,7 @@ pub fn write_image(
     let started = Instant::now();
     let total = report.written + report.zeroed;
     progress.phase("verifying", total);
-    report.verified = verify(target, &written, &zeroed, progress)?;
+    report.verified = verify(target, &expect, progress)?;
     report.verify_seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -197,12 +269,12 @@ fn incomplete(e: Error, done: u64, target: &Path) -> Error {
     .with_file(target)
 }
 
-/// Reads the device in pieces on the grid and hands them to `send` until it refuses.
-fn read_pieces(
+/// Reads the device chunk by chunk and hands each to `send` until it refuses.
+fn read_chunks(
     src: &dyn BlockDevice,
     size: u64,
     progress: &dyn WriteProgress,
-    send: impl Fn(Result<Piece>) -> bool,
+    send: impl Fn(Result<Chunk>) -> bool,
 ) -> Result<()> {
     let mut offset = 0u64;
     while offset < size {
@@ -211,36 +283,45 @@ fn read_pieces(
             return Ok(());
         }
         let len = (size - offset).min(CHUNK as u64) as usize;
-        let piece = (|| -> Result<Piece> {
-            let extents = src.extents(offset, len as u64)?;
-            if extents.iter().all(|e| e.kind != ExtentKind::Data) {
-                return Ok(Piece::Zero {
-                    offset,
-                    len: len as u64,
-                });
-            }
-            let mut buf = AlignedBuf::new(len.next_multiple_of(super::target::ALIGN));
-            let b = buf.as_mut_slice();
-            for e in extents.iter().filter(|e| e.kind == ExtentKind::Data) {
-                let at = (e.offset - offset) as usize;
-                src.read_exact_at(e.offset, &mut b[at..at + e.len as usize])?;
-            }
-            if is_zero(&b[..len]) {
-                return Ok(Piece::Zero {
-                    offset,
-                    len: len as u64,
-                });
-            }
-            Ok(Piece::Data { offset, buf, len })
-        })();
-        let failed = piece.is_err();
-        if !send(piece) || failed {
+        let chunk = read_chunk(src, offset, len);
+        let failed = chunk.is_err();
+        if !send(chunk) || failed {
             return Ok(());
         }
         progress.advance(len as u64);
         offset += len as u64;
     }
     Ok(())
+}
+
+fn read_chunk(src: &dyn BlockDevice, offset: u64, len: usize) -> Result<Chunk> {
+    let extents = src.extents(offset, len as u64)?;
+    if extents.iter().all(|e| e.kind != ExtentKind::Data) {
+        return Ok(Chunk {
+            offset,
+            len,
+            buf: None,
+            data: 0,
+        });
+    }
+    let mut buf = AlignedBuf::new(len.next_multiple_of(ALIGN));
+    let b = buf.as_mut_slice();
+    for e in extents.iter().filter(|e| e.kind == ExtentKind::Data) {
+        let at = (e.offset - offset) as usize;
+        src.read_exact_at(e.offset, &mut b[at..at + e.len as usize])?;
+    }
+    let mut data = 0u64;
+    for (i, block) in b[..len].chunks(BLOCK).enumerate() {
+        if !is_zero(block) {
+            data |= 1 << i;
+        }
+    }
+    Ok(Chunk {
+        offset,
+        len,
+        buf: (data != 0).then(|| Arc::new(buf)),
+        data,
+    })
 }
 
 /// Whether every byte is zero.
@@ -252,62 +333,62 @@ pub fn is_zero(b: &[u8]) -> bool {
     head.iter().all(|&x| x == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&x| x == 0)
 }
 
-/// Reads back every written and zeroed range; returns the bytes checked.
-fn verify(
-    target: &Path,
-    written: &[(u64, u32, [u8; 32])],
-    zeroed: &[(u64, u64)],
-    progress: &dyn WriteProgress,
-) -> Result<u64> {
+/// Reads back every chunk that was written or zeroed; returns the bytes checked.
+fn verify(target: &Path, expect: &[Expect], progress: &dyn WriteProgress) -> Result<u64> {
     let rb = ReadBack::open(target)?;
-    let mut ranges: Vec<(u64, u64, Option<[u8; 32]>)> = written
-        .iter()
-        .map(|&(o, l, h)| (o, u64::from(l), Some(h)))
-        .collect();
-    ranges.extend(zeroed.iter().map(|&(o, l)| (o, l, None)));
-    ranges.sort_by_key(|r| r.0);
     let mut checked = 0u64;
     let mut buf = AlignedBuf::new(CHUNK);
-    for (offset, len, digest) in ranges {
-        let mut pos = offset;
-        while pos < offset + len {
-            if progress.cancelled() {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!(
-                        "verification interrupted after {checked} bytes: the drive was written but is NOT verified"
-                    ),
-                )
-                .with_file(target));
+    for e in expect {
+        if progress.cancelled() {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "verification interrupted after {checked} bytes: the drive was written but is NOT verified"
+                ),
+            )
+            .with_file(target));
+        }
+        let mut h = blake3::Hasher::new();
+        let mut zeros = true;
+        let mut bytes = 0u64;
+        for (first, count, set) in runs(e.mask, blocks(e.len)) {
+            if !set {
+                continue;
             }
-            let n = (offset + len - pos).min(CHUNK as u64) as usize;
-            let b = &mut buf.as_mut_slice()[..n];
-            rb.read_exact_at(pos, b).map_err(|e| {
+            let (at, len) = block_range(e.offset, e.len, first, count);
+            let b = &mut buf.as_mut_slice()[..len];
+            rb.read_exact_at(at, b).map_err(|err| {
                 Error::new(
                     ErrorKind::Io,
-                    format!("verification failed: cannot read back byte {pos}: {e}"),
+                    format!("verification failed: cannot read back byte {at}: {err}"),
                 )
                 .with_file(target)
             })?;
-            let ok = match digest {
-                Some(h) => blake3::hash(b).as_bytes() == &h,
-                None => is_zero(b),
-            };
-            if !ok {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!(
-                        "verification FAILED: bytes {pos}..{} on the drive differ from the image{}; the drive is not a good copy",
-                        pos + n as u64,
-                        if digest.is_none() { " (should be zeros)" } else { "" }
-                    ),
-                )
-                .with_file(target));
+            if e.digest.is_some() {
+                h.update(b);
+            } else {
+                zeros &= is_zero(b);
             }
-            pos += n as u64;
-            checked += n as u64;
-            progress.advance(n as u64);
+            bytes += len as u64;
         }
+        let ok = match e.digest {
+            Some(d) => h.finalize().as_bytes() == &d,
+            None => zeros,
+        };
+        if !ok {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "verification FAILED: bytes {}..{} on the drive differ from the image{}; the drive is not a good copy",
+                    e.offset,
+                    e.offset + e.len as u64,
+                    if e.digest.is_none() { " (should be zeros)" } else { "" }
+                ),
+            )
+            .with_file(target));
+        }
+        checked += bytes;
+        progress.advance(bytes);
     }
     Ok(checked)
 }

@@ -1,0 +1,346 @@
+//! `diskimg write`, `diskimg image` and `diskimg drives` against loop devices (losetup), with
+//! byte comparisons; refusals (mounted, too small, not a drive); a read-back that was changed
+//! behind the writer's back, which verification must catch.
+//!
+//! Needs root and losetup (skips otherwise, unless DISKIMG_REQUIRE_FIXTURES=1). Each test
+//! attaches its own loop devices and detaches them when done.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A loop device over a file, detached on drop.
+struct Loop {
+    dev: PathBuf,
+    file: PathBuf,
+}
+
+impl Loop {
+    fn new(file: &Path) -> Option<Loop> {
+        let out = run(Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(file));
+        if !out.status.success() {
+            let msg = format!(
+                "losetup failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            assert!(!strict(), "{msg}");
+            eprintln!("skipped: {msg}");
+            return None;
+        }
+        Some(Loop {
+            dev: PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
+            file: file.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.dev).output();
+    }
+}
+
+fn ready() -> bool {
+    // SAFETY-free check of root: losetup needs it.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root {
+        let msg = "not root: loop devices cannot be made";
+        assert!(!strict(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return false;
+    }
+    tool("losetup").is_some()
+}
+
+/// A file of `len` bytes filled with 0xEE (what a used stick holds).
+fn junk_file(path: &Path, len: u64) {
+    let f = std::fs::File::create(path).unwrap();
+    f.set_len(len).unwrap();
+    let chunk = vec![0xEEu8; 1 << 20];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(chunk.len() as u64) as usize;
+        f.write_all_at(&chunk[..n], at).unwrap();
+        at += n as u64;
+    }
+}
+
+fn read_dev(dev: &Path, len: u64) -> Vec<u8> {
+    let f = std::fs::File::open(dev).unwrap();
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, 0).unwrap();
+    buf
+}
+
+#[test]
+fn iso_written_to_a_loop_device_is_byte_identical() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    let back = tmp.path().join("stick.img");
+    junk_file(&back, 32 << 20);
+    let Some(l) = Loop::new(&back) else { return };
+    let iso = fx.join("rr.iso");
+    let out = ok(diskimg()
+        .arg("write")
+        .arg(&iso)
+        .arg(&l.dev)
+        .args(["--yes", "--json"]));
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let len = std::fs::metadata(&iso).unwrap().len();
+    assert_eq!(r["image_size"], len);
+    assert_eq!(r["verified"], len);
+    assert_eq!(read_dev(&l.dev, len), std::fs::read(&iso).unwrap());
+    // Past the image, the drive is left as it was.
+    let rest = read_dev(&l.dev, 32 << 20);
+    assert!(rest[len as usize..].iter().all(|&b| b == 0xEE));
+    // And `cmp` agrees.
+    if tool("cmp").is_some() {
+        ok(Command::new("cmp")
+            .args(["-n", &len.to_string()])
+            .arg(&iso)
+            .arg(&l.dev));
+    }
+}
+
+#[test]
+fn a_container_writes_its_guest_disk_and_zero_ranges_are_zeroed() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(_) = tool("qemu-img") else { return };
+    let tmp = tempdir();
+    let raw = tmp.path().join("guest.raw");
+    ok(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(fx.join("gpt.vhdx"))
+        .arg(&raw));
+    let back = tmp.path().join("stick.img");
+    junk_file(&back, 160 << 20);
+    let Some(l) = Loop::new(&back) else { return };
+    let out = ok(diskimg()
+        .arg("write")
+        .arg(fx.join("gpt.vhdx"))
+        .arg(&l.dev)
+        .args(["--yes", "--json"]));
+    let r: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(r["zeroed"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["written"].as_u64().unwrap() < 128 << 20, "{r}");
+    let want = std::fs::read(&raw).unwrap();
+    assert_eq!(read_dev(&l.dev, want.len() as u64), want);
+}
+
+#[test]
+fn sparse_leaves_zero_ranges_alone() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    let back = tmp.path().join("stick.img");
+    junk_file(&back, 16 << 20);
+    let Some(l) = Loop::new(&back) else { return };
+    let img = fx.join("halfsparse.raw");
+    ok(diskimg()
+        .arg("write")
+        .arg(&img)
+        .arg(&l.dev)
+        .args(["--yes", "--sparse", "--quiet"]));
+    let got = read_dev(&l.dev, 16 << 20);
+    let want = std::fs::read(&img).unwrap();
+    let mib = 1 << 20;
+    for i in 0..16 {
+        let (g, w) = (&got[i * mib..(i + 1) * mib], &want[i * mib..(i + 1) * mib]);
+        if i % 2 == 0 {
+            assert_eq!(g, w, "MiB {i}");
+        } else {
+            assert!(g.iter().all(|&b| b == 0xEE), "MiB {i} was touched");
+        }
+    }
+}
+
+#[test]
+fn refusals_leave_the_drive_untouched() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    // Too small.
+    let small = tmp.path().join("small.img");
+    junk_file(&small, 4 << 20);
+    let Some(l) = Loop::new(&small) else { return };
+    let out = run(diskimg()
+        .arg("write")
+        .arg(fx.join("rr.iso"))
+        .arg(&l.dev)
+        .arg("--yes"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was written"));
+    assert!(read_dev(&l.dev, 4 << 20).iter().all(|&b| b == 0xEE));
+    // No --yes and no terminal.
+    let big = tmp.path().join("big.img");
+    junk_file(&big, 16 << 20);
+    let Some(l2) = Loop::new(&big) else { return };
+    let out = run(diskimg().arg("write").arg(fx.join("halfsparse.raw")).arg(&l2.dev));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert!(read_dev(&l2.dev, 16 << 20).iter().all(|&b| b == 0xEE));
+    // Not a drive.
+    let out = run(diskimg()
+        .arg("write")
+        .arg(fx.join("halfsparse.raw"))
+        .arg(&small)
+        .arg("--yes"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a block device"));
+    assert!(std::fs::read(&small).unwrap().iter().all(|&b| b == 0xEE));
+    let _ = &l.file;
+}
+
+#[test]
+fn a_mounted_drive_is_refused() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    let back = tmp.path().join("iso.img");
+    std::fs::copy(fx.join("rr.iso"), &back).unwrap();
+    let Some(l) = Loop::new(&back) else { return };
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let m = run(Command::new("mount")
+        .args(["-o", "ro", "-t", "iso9660"])
+        .arg(&l.dev)
+        .arg(&mnt));
+    if !m.status.success() {
+        let msg = format!(
+            "cannot mount a loop device here: {}",
+            String::from_utf8_lossy(&m.stderr).trim()
+        );
+        assert!(!strict(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    }
+    let out = run(diskimg()
+        .arg("write")
+        .arg(fx.join("halfsparse.raw"))
+        .arg(&l.dev)
+        .arg("--yes"));
+    let _ = Command::new("umount").arg(&mnt).output();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mounted"), "{err}");
+    assert_eq!(sha256_file(&back), sha256_file(&fx.join("rr.iso")));
+}
+
+#[test]
+fn drives_lists_the_loop_device_and_refuses_the_system_disk() {
+    if !ready() {
+        return;
+    }
+    let tmp = tempdir();
+    let back = tmp.path().join("d.img");
+    junk_file(&back, 8 << 20);
+    let Some(l) = Loop::new(&back) else { return };
+    let out = ok(diskimg().args(["drives", "--all", "--json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let list = v.as_array().unwrap();
+    let ours = list
+        .iter()
+        .find(|d| d["path"] == l.dev.to_str().unwrap())
+        .expect("our loop device is listed");
+    assert_eq!(ours["writable"], true);
+    assert_eq!(ours["size"], 8 << 20);
+    // Whatever holds / here is refused (when it is a block device we can see).
+    for d in list {
+        if d["system"] == true {
+            assert_eq!(d["writable"], false);
+        }
+    }
+}
+
+#[test]
+fn verification_catches_a_change_made_between_write_and_read_back() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    let back = tmp.path().join("stick.img");
+    junk_file(&back, 32 << 20);
+    let Some(l) = Loop::new(&back) else { return };
+    let image = diskimg::Image::open(fx.join("rr.iso")).unwrap();
+    let device = image.content().device.clone();
+    // After the write and its sync, one byte is changed in the file under the loop device:
+    // a second path to the same medium, as a failing stick or a faulty cache would.
+    let flip = || {
+        let f = std::fs::OpenOptions::new().write(true).open(&back).unwrap();
+        f.write_all_at(&[0x42], 5 * 1024 * 1024 + 17).unwrap();
+        f.sync_all().unwrap();
+        Ok(())
+    };
+    let opts = diskimg::drive::WriteOptions {
+        before_verify: Some(&flip),
+        ..Default::default()
+    };
+    let e = diskimg::drive::write_image(device.as_ref(), &l.dev, &opts, &()).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("verification FAILED"), "{msg}");
+    assert!(msg.contains(&(4u64 << 20).to_string()), "names the range: {msg}");
+    // Without the change the same write verifies.
+    let opts = diskimg::drive::WriteOptions::default();
+    let r = diskimg::drive::write_image(device.as_ref(), &l.dev, &opts, &()).unwrap();
+    assert_eq!(r.verified, device.size());
+}
+
+#[test]
+fn image_copies_a_drive_byte_for_byte_and_used_only_skips_free_space() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    let back = tmp.path().join("disk.img");
+    std::fs::copy(fx.join("gpt.raw"), &back).unwrap();
+    let Some(l) = Loop::new(&back) else { return };
+    let out = tmp.path().join("copy.img");
+    let r: serde_json::Value = serde_json::from_slice(&ok(diskimg()
+        .arg("image")
+        .arg(&l.dev)
+        .arg(&out)
+        .arg("--json")))
+    .unwrap();
+    assert_eq!(r["bad_bytes"], 0);
+    assert_eq!(sha256_file(&out), sha256_file(&back));
+    // --used-only: the ISO 9660 volume in partition 2 says which of its bytes are used; the
+    // rest of partition 2 is not read and reads as zeros; everything else is copied.
+    let used = tmp.path().join("used.img");
+    let r: serde_json::Value = serde_json::from_slice(&ok(diskimg()
+        .arg("image")
+        .arg(&l.dev)
+        .arg(&used)
+        .args(["--used-only", "--json"])))
+    .unwrap();
+    assert!(r["unused"].as_u64().unwrap() > 0, "{r}");
+    let iso = std::fs::read(fx.join("rr.iso")).unwrap();
+    let copy = std::fs::read(&used).unwrap();
+    let p2 = 51380224usize;
+    assert_eq!(&copy[p2..p2 + iso.len()], &iso[..]);
+    assert_eq!(&copy[..p2], &std::fs::read(&back).unwrap()[..p2]);
+    // An existing output is kept unless --overwrite.
+    let again = run(diskimg().arg("image").arg(&l.dev).arg(&out));
+    assert!(!again.status.success());
+}
