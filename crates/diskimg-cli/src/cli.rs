@@ -142,7 +142,12 @@ pub struct ServeNbdArgs {
     #[arg(long, requires = "read_write", conflicts_with = "overlay")]
     pub in_place: bool,
     /// Partition to serve instead of the whole disk.
-    #[arg(short = 'p', long = "partition", value_name = "N", conflicts_with = "raw")]
+    #[arg(
+        short = 'p',
+        long = "partition",
+        value_name = "N",
+        conflicts_with = "raw"
+    )]
     pub partition: Option<u32>,
     /// Serve the file's bytes as they are, not the disk a container holds.
     #[arg(long)]

@@ -20,9 +20,7 @@ struct Loop {
 
 impl Loop {
     fn new(file: &Path) -> Option<Loop> {
-        let out = run(Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(file));
+        let out = run(Command::new("losetup").args(["--find", "--show"]).arg(file));
         if !out.status.success() {
             let msg = format!(
                 "losetup failed: {}",
@@ -85,7 +83,9 @@ fn iso_written_to_a_loop_device_is_byte_identical() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     let back = tmp.path().join("stick.img");
     junk_file(&back, 32 << 20);
@@ -118,7 +118,9 @@ fn a_container_writes_its_guest_disk_and_zero_ranges_are_zeroed() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let Some(_) = tool("qemu-img") else { return };
     let tmp = tempdir();
     let raw = tmp.path().join("guest.raw");
@@ -146,7 +148,9 @@ fn sparse_leaves_zero_ranges_alone() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     let back = tmp.path().join("stick.img");
     junk_file(&back, 16 << 20);
@@ -175,7 +179,9 @@ fn refusals_leave_the_drive_untouched() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     // Too small.
     let small = tmp.path().join("small.img");
@@ -193,7 +199,10 @@ fn refusals_leave_the_drive_untouched() {
     let big = tmp.path().join("big.img");
     junk_file(&big, 16 << 20);
     let Some(l2) = Loop::new(&big) else { return };
-    let out = run(diskimg().arg("write").arg(fx.join("halfsparse.raw")).arg(&l2.dev));
+    let out = run(diskimg()
+        .arg("write")
+        .arg(fx.join("halfsparse.raw"))
+        .arg(&l2.dev));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
     assert!(read_dev(&l2.dev, 16 << 20).iter().all(|&b| b == 0xEE));
@@ -214,7 +223,9 @@ fn a_mounted_drive_is_refused() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     let back = tmp.path().join("iso.img");
     std::fs::copy(fx.join("rr.iso"), &back).unwrap();
@@ -277,7 +288,9 @@ fn verification_catches_a_change_made_between_write_and_read_back() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     let back = tmp.path().join("stick.img");
     junk_file(&back, 32 << 20);
@@ -299,7 +312,10 @@ fn verification_catches_a_change_made_between_write_and_read_back() {
     let e = diskimg::drive::write_image(device.as_ref(), &l.dev, &opts, &()).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("verification FAILED"), "{msg}");
-    assert!(msg.contains(&(4u64 << 20).to_string()), "names the range: {msg}");
+    assert!(
+        msg.contains(&(4u64 << 20).to_string()),
+        "names the range: {msg}"
+    );
     // Without the change the same write verifies.
     let opts = diskimg::drive::WriteOptions::default();
     let r = diskimg::drive::write_image(device.as_ref(), &l.dev, &opts, &()).unwrap();
@@ -311,7 +327,9 @@ fn image_copies_a_drive_byte_for_byte_and_used_only_skips_free_space() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     let back = tmp.path().join("disk.img");
     std::fs::copy(fx.join("gpt.raw"), &back).unwrap();

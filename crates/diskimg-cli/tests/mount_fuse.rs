@@ -215,7 +215,12 @@ fn ntfs_in_a_vhd_and_a_partition_by_number() {
     };
     let m = Mount::new(&vhd, &[]);
     let x = extract(&vhd, &[]);
-    assert_same_tree(m.path(), &x.path().join("x"), Compare::default(), "ntfs.vhd");
+    assert_same_tree(
+        m.path(),
+        &x.path().join("x"),
+        Compare::default(),
+        "ntfs.vhd",
+    );
     let src = fixtures("mount-serve").unwrap().join("tree");
     assert_eq!(
         sha256_file(&m.path().join("data/big.bin")),
@@ -237,7 +242,11 @@ fn iso_fixtures_of_the_iso_area_mount_like_they_extract() {
         eprintln!("skipped: iso fixtures not built");
         return;
     }
-    for name in ["rr_joliet_xorriso.iso", "joliet_genisoimage.iso", "zisofs_xorriso.iso"] {
+    for name in [
+        "rr_joliet_xorriso.iso",
+        "joliet_genisoimage.iso",
+        "zisofs_xorriso.iso",
+    ] {
         let iso = dir.join(name);
         let m = Mount::new(&iso, &[]);
         let x = extract(&iso, &[]);

@@ -116,8 +116,11 @@ fn block_status_reports_holes() {
     let mut holes = 0u64;
     for l in map.lines() {
         let f: Vec<&str> = l.split_whitespace().collect();
-        let (off, len, st): (u64, u64, u32) =
-            (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap());
+        let (off, len, st): (u64, u64, u32) = (
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+        );
         if st == 0 {
             assert_eq!((off / mib) % 2, 0, "data at odd MiB: {l}");
             data += len;
@@ -193,21 +196,28 @@ fn read_write_needs_an_overlay_or_in_place_on_a_raw_image() {
     let Some(vhdx) = fixture("gpt.vhdx") else {
         return;
     };
-    let out = run(diskimg()
-        .args(["serve", "nbd"])
-        .arg(&vhdx)
-        .args(["--listen", "127.0.0.1:0", "--read-write"]));
+    let out = run(diskimg().args(["serve", "nbd"]).arg(&vhdx).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--read-write",
+    ]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--overlay"));
-    let out = run(diskimg()
-        .args(["serve", "nbd"])
-        .arg(&vhdx)
-        .args(["--listen", "127.0.0.1:0", "--read-write", "--in-place"]));
+    let out = run(diskimg().args(["serve", "nbd"]).arg(&vhdx).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--read-write",
+        "--in-place",
+    ]));
     assert!(!out.status.success());
     // A raw image can be written in place when asked.
     let tmp = tempdir();
     let raw = tmp.path().join("disk.raw");
-    std::fs::copy(fixtures("mount-serve").unwrap().join("halfsparse.raw"), &raw).unwrap();
+    std::fs::copy(
+        fixtures("mount-serve").unwrap().join("halfsparse.raw"),
+        &raw,
+    )
+    .unwrap();
     let s = Server::start(&raw, &["--read-write", "--in-place"]);
     ok(Command::new("qemu-io")
         .args(["-f", "raw", "-c", "write -P 0x77 1M 4096", "-c", "flush"])
@@ -232,7 +242,10 @@ fn read_only_exports_refuse_writes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        !out.status.success() || text.contains("ermission") || text.contains("read-only") || text.contains("read only"),
+        !out.status.success()
+            || text.contains("ermission")
+            || text.contains("read-only")
+            || text.contains("read only"),
         "{text}"
     );
 }

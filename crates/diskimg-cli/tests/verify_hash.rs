@@ -29,11 +29,7 @@ fn flip(path: &Path, at: u64) {
 }
 
 fn verify_json(image: &Path, extra: &[&str]) -> (bool, serde_json::Value) {
-    let out = run(diskimg()
-        .arg("verify")
-        .arg("--json")
-        .arg(image)
-        .args(extra));
+    let out = run(diskimg().arg("verify").arg("--json").arg(image).args(extra));
     (
         out.status.success(),
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
@@ -56,7 +52,9 @@ fn implanted_md5_agrees_with_checkisomd5() {
     let Some(iso) = copy_fixture("rr_md5.iso", tmp.path()) else {
         return;
     };
-    let Some(check) = tool("checkisomd5") else { return };
+    let Some(check) = tool("checkisomd5") else {
+        return;
+    };
     assert!(run(Command::new(&check).arg(&iso)).status.success());
     let (ok_, v) = verify_json(&iso, &[]);
     assert!(ok_, "{v}");
@@ -140,7 +138,10 @@ fn sidecar_files_in_gnu_and_bsd_style() {
     // A named file that does not mention the image is an error, not a pass.
     let unrelated = tmp.path().join("unrelated.sums");
     std::fs::write(&unrelated, format!("{}  x.iso\n", "0".repeat(64))).unwrap();
-    let (ok_, v) = verify_json(&iso, &["--sums", unrelated.to_str().unwrap(), "--no-sidecars"]);
+    let (ok_, v) = verify_json(
+        &iso,
+        &["--sums", unrelated.to_str().unwrap(), "--no-sidecars"],
+    );
     assert!(!ok_);
     assert_eq!(v["status"], "error");
     // The image changed: every sidecar fails.
@@ -187,7 +188,9 @@ fn gpt_and_vhdx_checksums() {
 
 #[test]
 fn hash_matches_the_coreutils_and_zlib() {
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let iso = fx.join("rr.iso");
     let out = ok(diskimg()
         .arg("hash")
@@ -218,14 +221,23 @@ fn hash_matches_the_coreutils_and_zlib() {
     }
     // The text form is BSD style, one line per algorithm.
     let text = String::from_utf8(ok(diskimg().arg("hash").arg(&iso))).unwrap();
-    assert_eq!(text, format!("SHA256 ({}) = {}\n", iso.display(), d["sha256"].as_str().unwrap()));
+    assert_eq!(
+        text,
+        format!(
+            "SHA256 ({}) = {}\n",
+            iso.display(),
+            d["sha256"].as_str().unwrap()
+        )
+    );
     let bad = run(diskimg().args(["hash", "--algo", "sha3"]).arg(&iso));
     assert!(!bad.status.success());
 }
 
 #[test]
 fn hash_of_the_guest_disk_equals_qemus_conversion() {
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let Some(qemu) = tool("qemu-img") else { return };
     let tmp = tempdir();
     let raw = tmp.path().join("g.raw");

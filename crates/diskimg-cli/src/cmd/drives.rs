@@ -23,7 +23,10 @@ pub fn run(a: DrivesArgs) -> Result<()> {
         return Ok(());
     }
     let mut hidden = 0;
-    println!("{:<14} {:>10}  {:<8} {:<28} STATUS", "DRIVE", "SIZE", "BUS", "MODEL");
+    println!(
+        "{:<14} {:>10}  {:<8} {:<28} STATUS",
+        "DRIVE", "SIZE", "BUS", "MODEL"
+    );
     for d in &drives {
         let refused = d.refusal(false);
         if refused.is_some() && !a.all {

@@ -44,7 +44,9 @@ pub fn run(a: ImageArgs) -> Result<()> {
             "diskimg: {} in {} ranges could not be read and are zeros in the image (map: {})",
             human_size(r.bad_bytes),
             r.bad_ranges.len(),
-            r.mapfile.as_ref().map_or_else(String::new, |p| p.display().to_string())
+            r.mapfile
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string())
         );
         std::process::exit(2);
     }

@@ -68,7 +68,10 @@ fn detach(a: &MountArgs) -> Result<()> {
     // A process group of its own: Ctrl-C in this terminal no longer reaches it.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.spawn().context("cannot start the background mount")?;
-    let out = child.stdout.take().context("no pipe to the background mount")?;
+    let out = child
+        .stdout
+        .take()
+        .context("no pipe to the background mount")?;
     let mut line = String::new();
     BufReader::new(out).read_line(&mut line)?;
     match line.trim() {
@@ -86,7 +89,12 @@ fn detach(a: &MountArgs) -> Result<()> {
         }
         other => {
             let _ = child.wait();
-            bail!("{}", other.strip_prefix("error: ").unwrap_or("the background mount failed"))
+            bail!(
+                "{}",
+                other
+                    .strip_prefix("error: ")
+                    .unwrap_or("the background mount failed")
+            )
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `diskimg serve nbd`.
 
-use crate::cli::{ServeArgs, ServeWhat, ServeNbdArgs};
+use crate::cli::{ServeArgs, ServeNbdArgs, ServeWhat};
 use anyhow::{Result, bail};
 use diskimg::device::DeviceRef;
 use diskimg::nbd::{End, Export, NbdServer, ServerEvents};

@@ -22,14 +22,23 @@ pub fn run(a: WriteArgs) -> Result<()> {
     }
     if !a.yes {
         if !std::io::stdin().is_terminal() {
-            bail!("refusing to erase {} without --yes (standard input is not a terminal)", a.target.display());
+            bail!(
+                "refusing to erase {} without --yes (standard input is not a terminal)",
+                a.target.display()
+            );
         }
         eprint!(
             "This erases everything on {} ({}{}{}).\nType 'yes' to write {} to it: ",
             a.target.display(),
             human_size(drive.size),
-            drive.model.as_ref().map_or(String::new(), |m| format!(", {m}")),
-            drive.transport.as_ref().map_or(String::new(), |t| format!(", {t}")),
+            drive
+                .model
+                .as_ref()
+                .map_or(String::new(), |m| format!(", {m}")),
+            drive
+                .transport
+                .as_ref()
+                .map_or(String::new(), |t| format!(", {t}")),
             a.image.display()
         );
         std::io::stderr().flush()?;

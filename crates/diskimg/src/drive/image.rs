@@ -201,9 +201,15 @@ fn salvage(src: &dyn ReadAt, sector: usize, at: u64, b: &mut [u8], retries: u32,
     }
 }
 
+/// A byte range `(offset, len)`.
+type Range = (u64, u64);
+
+/// A file system's device span `(start, len)` and its used ranges, absolute.
+type Span = (u64, u64, Vec<Range>);
+
 /// The ranges to copy for `--used-only`: everything, less what file systems with an
 /// allocation map leave free.
-fn used_ranges(source: &Path, size: u64) -> Result<(Vec<(u64, u64)>, Vec<String>)> {
+fn used_ranges(source: &Path, size: u64) -> Result<(Vec<Range>, Vec<String>)> {
     let image = Image::open(source)?;
     if image.root.container.is_some() {
         return Err(Error::invalid_input(
@@ -211,7 +217,7 @@ fn used_ranges(source: &Path, size: u64) -> Result<(Vec<(u64, u64)>, Vec<String>
         ));
     }
     // (start, len) of every file system's device, and its used ranges (absolute).
-    let mut spans: Vec<(u64, u64, Vec<(u64, u64)>)> = Vec::new();
+    let mut spans: Vec<Span> = Vec::new();
     let mut names = Vec::new();
     walk(&image.root, 0, &mut spans, &mut names)?;
     spans.sort_by_key(|s| s.0);
@@ -250,7 +256,7 @@ fn push(out: &mut Vec<(u64, u64)>, offset: u64, len: u64) {
 fn walk(
     layer: &Layer,
     base: u64,
-    spans: &mut Vec<(u64, u64, Vec<(u64, u64)>)>,
+    spans: &mut Vec<Span>,
     names: &mut Vec<String>,
 ) -> Result<()> {
     for entry in &layer.file_systems {
@@ -348,7 +354,11 @@ mod tests {
         let mut want = data.clone();
         want[bad_at as usize..bad_at as usize + 1024].fill(0);
         assert_eq!(got, want);
-        assert!(c.map.render("t").contains(&format!("{bad_at:#010x}  0x00000400  -")));
+        assert!(
+            c.map
+                .render("t")
+                .contains(&format!("{bad_at:#010x}  0x00000400  -"))
+        );
     }
 
     #[test]

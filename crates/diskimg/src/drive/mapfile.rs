@@ -66,7 +66,11 @@ impl MapFile {
     /// The file's text.
     pub fn render(&self, command: &str) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Mapfile. Created by diskimg {}", env!("CARGO_PKG_VERSION"));
+        let _ = writeln!(
+            s,
+            "# Mapfile. Created by diskimg {}",
+            env!("CARGO_PKG_VERSION")
+        );
         let _ = writeln!(s, "# Command line: {command}");
         let _ = writeln!(s, "# current_pos  current_status  current_pass");
         let end = self.ranges.last().map_or(0, |r| r.0 + r.1);

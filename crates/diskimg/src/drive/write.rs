@@ -196,7 +196,10 @@ pub fn write_image(
                 let (at, len) = block_range(c.offset, c.len, first, count);
                 if data {
                     zero(None, &mut report)?;
-                    let buf = c.buf.as_ref().expect("a chunk with data blocks has its bytes");
+                    let buf = c
+                        .buf
+                        .as_ref()
+                        .expect("a chunk with data blocks has its bytes");
                     let from = (at - c.offset) as usize;
                     t.write_at(at, &buf.as_slice()[from..from + len])?;
                     report.written += len as u64;
@@ -204,7 +207,11 @@ pub fn write_image(
                     zero(Some((at, len as u64)), &mut report)?;
                 }
             }
-            let mask = if opts.sparse { c.data } else { all_blocks(c.len) };
+            let mask = if opts.sparse {
+                c.data
+            } else {
+                all_blocks(c.len)
+            };
             let digest = c.buf.as_ref().filter(|_| c.data != 0).map(|buf| {
                 let mut h = blake3::Hasher::new();
                 for (first, count, set) in runs(mask, n) {
@@ -432,7 +439,10 @@ mod tests {
         let src = MemorySource::new(data);
         for at in [100u64, 2 * CHUNK as u64 - 10, CHUNK as u64 + 100_000] {
             let flip = || {
-                let f = std::fs::OpenOptions::new().write(true).open(&target).unwrap();
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&target)
+                    .unwrap();
                 std::os::unix::fs::FileExt::write_all_at(&f, &[0x55], at).unwrap();
                 Ok(())
             };

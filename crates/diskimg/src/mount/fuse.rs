@@ -92,7 +92,10 @@ impl ImageFs {
     }
 
     fn fs(&self, view: u32) -> Result<&Arc<dyn FileSystem>, Errno> {
-        self.views.get(view as usize).map(|v| &v.fs).ok_or(Errno::ENOENT)
+        self.views
+            .get(view as usize)
+            .map(|v| &v.fs)
+            .ok_or(Errno::ENOENT)
     }
 
     fn root_attr(&self) -> FileAttr {
@@ -138,10 +141,7 @@ impl ImageFs {
             crtime: m.btime.map_or(mtime, |t| t.to_system_time()),
             kind: kind(m.file_type),
             perm: m.mode.map_or(default_perm, |p| (p & 0o7777) as u16),
-            nlink: m
-                .nlink
-                .unwrap_or(if m.is_dir() { 2 } else { 1 })
-                .max(1),
+            nlink: m.nlink.unwrap_or(if m.is_dir() { 2 } else { 1 }).max(1),
             uid: m.uid.unwrap_or(self.uid),
             gid: m.gid.unwrap_or(self.gid),
             rdev,

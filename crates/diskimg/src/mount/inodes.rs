@@ -115,7 +115,11 @@ impl InodeTable {
             let Some(ino) = self.weak.pop_front() else {
                 break;
             };
-            if self.by_ino.get(&ino).is_some_and(|e| e.lookups == 0 && !e.pinned) {
+            if self
+                .by_ino
+                .get(&ino)
+                .is_some_and(|e| e.lookups == 0 && !e.pinned)
+            {
                 if let Some(e) = self.by_ino.remove(&ino) {
                     self.by_key.remove(&e.key);
                 }

@@ -132,12 +132,9 @@ pub fn negotiate<S: Read + Write>(s: &mut S, exports: &[Export]) -> io::Result<O
                 let set = option == NBD_OPT_SET_META_CONTEXT;
                 match parse_meta(&data) {
                     None => option_reply(s, option, NBD_REP_ERR_INVALID, b"malformed request")?,
-                    Some(_) if set && !structured => option_reply(
-                        s,
-                        option,
-                        NBD_REP_ERR_INVALID,
-                        b"structured replies first",
-                    )?,
+                    Some(_) if set && !structured => {
+                        option_reply(s, option, NBD_REP_ERR_INVALID, b"structured replies first")?
+                    }
                     Some((name, _)) if find(exports, &name).is_none() => {
                         option_reply(s, option, NBD_REP_ERR_UNKNOWN, b"no such export")?
                     }

@@ -51,7 +51,12 @@ impl ShutdownHandle {
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
         shutdown_listener(&self.listener);
-        for c in self.conns.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for c in self
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
     }
@@ -128,10 +133,7 @@ impl NbdServer {
                 let (exports, stop, conns) = (&self.exports, &*self.stop, &self.conns);
                 scope.spawn(move || {
                     let result = session(stream, exports, stop);
-                    conns
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id);
+                    conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
                     events.ended(peer, &result);
                 });
             }

@@ -103,7 +103,10 @@ fn handle<S: Read + Write>(
     if req.kind == NBD_CMD_WRITE {
         // The payload follows whatever the verdict: read it (or skip it) first.
         if req.length > MAX_PAYLOAD {
-            io::copy(&mut Read::by_ref(s).take(u64::from(req.length)), &mut io::sink())?;
+            io::copy(
+                &mut Read::by_ref(s).take(u64::from(req.length)),
+                &mut io::sink(),
+            )?;
             return reply_error(s, n, req.cookie, NBD_EOVERFLOW, "write too large").map(|()| None);
         }
         let mut data = vec![0u8; req.length as usize];

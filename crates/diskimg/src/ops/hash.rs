@@ -331,7 +331,9 @@ mod tests {
 
     #[test]
     fn one_read_equals_separate_digests() {
-        let data: Vec<u8> = (0..(CHUNK * 2 + 12345)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(CHUNK * 2 + 12345))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let src = MemorySource::new(data.clone());
         let all = hash_device(&src, &Algorithm::ALL, &()).unwrap();
         assert_eq!(all, hash_bytes(&data, &Algorithm::ALL));

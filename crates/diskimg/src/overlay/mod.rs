@@ -20,8 +20,8 @@ mod sparse;
 
 pub use memory::MemoryDevice;
 pub use raw::RawFile;
-pub use sparse::{DEFAULT_BLOCK_SIZE, MAX_BLOCKS, SparseOverlay};
 pub(crate) use sparse::punch_hole;
+pub use sparse::{DEFAULT_BLOCK_SIZE, MAX_BLOCKS, SparseOverlay};
 
 use crate::device::BlockDevice;
 use crate::error::Result;

@@ -30,7 +30,9 @@ impl RawFile {
     }
 
     fn io(&self, e: std::io::Error, offset: u64) -> Error {
-        Error::from(e).with_offset(offset).with_file(self.src.path())
+        Error::from(e)
+            .with_offset(offset)
+            .with_file(self.src.path())
     }
 }
 
@@ -67,9 +69,6 @@ impl WritableDevice for RawFile {
     }
 
     fn flush(&self) -> Result<()> {
-        self.src
-            .file()
-            .sync_data()
-            .map_err(|e| self.io(e, 0))
+        self.src.file().sync_data().map_err(|e| self.io(e, 0))
     }
 }

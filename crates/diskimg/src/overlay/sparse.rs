@@ -124,8 +124,7 @@ impl SparseOverlay {
     fn reopen(base: DeviceRef, file: File, path: &Path) -> Result<Self> {
         let src = crate::io::FileSource::from_file(file.try_clone().map_err(Error::from)?, path)?;
         let mut magic = [0u8; 16];
-        if src.size() < HEADER_LEN || src.read_exact_at(0, &mut magic).is_err() || &magic != MAGIC
-        {
+        if src.size() < HEADER_LEN || src.read_exact_at(0, &mut magic).is_err() || &magic != MAGIC {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 "exists and is not a diskimg overlay (refusing to overwrite it)",

@@ -161,10 +161,9 @@ pub fn compute(
             let Some((digits, count)) = &rec.fragments else {
                 continue;
             };
-            let current = u64::try_from(
-                u128::from(offset) * u128::from(count + 1) / u128::from(total),
-            )
-            .unwrap_or(u64::MAX);
+            let current =
+                u64::try_from(u128::from(offset) * u128::from(count + 1) / u128::from(total))
+                    .unwrap_or(u64::MAX);
             if current != previous && bad_fragment.is_none() {
                 previous = current;
                 let per = FRAGMENT_SUM_LEN / *count as usize;

@@ -38,7 +38,15 @@ const LIST_NAMES: &[&str] = &[
 
 /// Extensions of per-image checksum files (`image.iso.sha256`, `image.sha256`).
 const EXTENSIONS: &[&str] = &[
-    "sha256", "sha512", "sha1", "md5", "b3", "blake3", "sha256sum", "sha512sum", "sha1sum",
+    "sha256",
+    "sha512",
+    "sha1",
+    "md5",
+    "b3",
+    "blake3",
+    "sha256sum",
+    "sha512sum",
+    "sha1sum",
     "md5sum",
 ];
 
