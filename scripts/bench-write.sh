@@ -23,26 +23,38 @@ back=$WORK/stick.img
 loop=
 detach() { [ -z "$loop" ] || losetup -d "$loop" 2>/dev/null || true; loop=; }
 trap detach EXIT
-# A fresh, empty 4 GiB "drive" before each run.
+# A fresh, empty 4 GiB "drive" before each run, attached in this shell so that the EXIT trap
+# detaches the last one.
 fresh() { detach; rm -f "$back"; truncate -s 4G "$back"; loop=$(losetup --find --show "$back"); export loop; cat "$img" > /dev/null; }
-prep='fresh'
+# timed CMD: runs CMD $RUNS times on a fresh drive; sets MEDIAN to the median seconds.
+timed() {
+  local i times=()
+  for i in $(seq "$RUNS"); do
+    fresh; sync
+    /usr/bin/time -f '%e' -o "$WORK/.time" bash -c "$1" >/dev/null 2>&1 || { echo "bench: failed: $1" >&2; exit 1; }
+    times+=("$(tail -1 "$WORK/.time")")
+  done
+  detach
+  MEDIAN=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+}
 have_bmap=0
 if command -v bmaptool >/dev/null; then
   have_bmap=1
   [ -f "$img.bmap" ] || bmaptool -q create -o "$img.bmap" "$img"
 fi
-run() { median_seconds "$1" "$prep" "$2"; }
-printf '%-34s %10s %10s\n' tool seconds ratio
-ours=$(run diskimg "'$DISKIMG' write -q --yes '$img' \$loop")
-printf '%-34s %10s %10s\n' "diskimg write (verified)" "$ours" 1.00
-t=$(run dd "dd if='$img' of=\$loop bs=4M conv=fsync status=none && cmp '$img' \$loop")
-printf '%-34s %10s %10s\n' "dd conv=fsync + cmp (cached)" "$t" "$(ratio "$ours" "$t")"
-t=$(run dd2 "dd if='$img' of=\$loop bs=4M conv=fsync status=none && blockdev --flushbufs \$loop && cmp '$img' \$loop")
-printf '%-34s %10s %10s\n' "dd conv=fsync + flushbufs + cmp" "$t" "$(ratio "$ours" "$t")"
-sparse=$(run diskimg-sparse "'$DISKIMG' write -q --yes --sparse '$img' \$loop")
-printf '%-34s %10s %10s\n' "diskimg write --sparse (verified)" "$sparse" "$(ratio "$ours" "$sparse")"
+row() { printf '%-34s %10s %10s\n' "$1" "$2" "$3"; }
+row tool seconds ratio
+timed "'$DISKIMG' write -q --yes '$img' \$loop"; ours=$MEDIAN
+row "diskimg write (verified)" "$ours" 1.00
+timed "dd if='$img' of=\$loop bs=4M conv=fsync status=none && cmp '$img' \$loop"
+row "dd conv=fsync + cmp (cached)" "$MEDIAN" "$(ratio "$ours" "$MEDIAN")"
+timed "dd if='$img' of=\$loop bs=4M conv=fsync status=none && blockdev --flushbufs \$loop && cmp '$img' \$loop"
+row "dd conv=fsync + flushbufs + cmp" "$MEDIAN" "$(ratio "$ours" "$MEDIAN")"
+timed "'$DISKIMG' write -q --yes --sparse '$img' \$loop"
+row "diskimg write --sparse (verified)" "$MEDIAN" "$(ratio "$ours" "$MEDIAN")"
 if [ $have_bmap = 1 ]; then
-  t=$(run bmaptool "bmaptool -q copy --bmap '$img.bmap' '$img' \$loop")
-  printf '%-34s %10s %10s\n' "bmaptool copy" "$t" "$(ratio "$ours" "$t")"
+  timed "bmaptool -q copy --bmap '$img.bmap' '$img' \$loop"
+  row "bmaptool copy" "$MEDIAN" "$(ratio "$ours" "$MEDIAN")"
 fi
+rm -f "$back"
 echo "ratio = other tool's time / diskimg write's time (above 1: diskimg is faster)"

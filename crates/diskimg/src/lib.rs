@@ -1,8 +1,11 @@
 //! diskimg: disk images of every kind, opened through every layer.
 //!
 //! ```text
-//! L5 front-ends   the diskimg CLI (crate diskimg-cli), later FUSE and NBD
-//! L4 ops          info reports, listing, extraction            (ops)
+//! L5 front-ends   the diskimg CLI (crate diskimg-cli), FUSE      (mount, nbd, drive,
+//!                 mounts, the NBD server, drives; writable      overlay)
+//!                 devices for front-ends that take writes
+//! L4 ops          info reports, listing, extraction, digests,  (ops)
+//!                 integrity checks
 //! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
 //!                 NTFS, HFS+/HFSX, UDF
 //! L2 partition    MBR (+ extended), GPT, Apple partition map   (partition)
