@@ -362,3 +362,56 @@ fn image_copies_a_drive_byte_for_byte_and_used_only_skips_free_space() {
     let again = run(diskimg().arg("image").arg(&l.dev).arg(&out));
     assert!(!again.status.success());
 }
+
+/// A tmpfs of `size` mounted on a new folder of `dir`, unmounted on drop.
+struct SmallFs(PathBuf);
+
+impl SmallFs {
+    fn new(dir: &Path, size: &str) -> Option<SmallFs> {
+        let p = dir.join("smallfs");
+        std::fs::create_dir(&p).unwrap();
+        let out = run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&p));
+        if !out.status.success() {
+            let msg = "cannot mount a tmpfs here";
+            assert!(!strict(), "{msg}");
+            eprintln!("skipped: {msg}");
+            return None;
+        }
+        Some(SmallFs(p))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn a_drive_that_fills_up_midway_is_reported_incomplete() {
+    if !ready() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else { return };
+    let tmp = tempdir();
+    // A 32 MiB "drive" whose storage runs out after 4 MiB: writes fail part of the way.
+    let Some(fs) = SmallFs::new(tmp.path(), "4m") else { return };
+    let back = fs.0.join("thin.img");
+    std::fs::File::create(&back)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let Some(l) = Loop::new(&back) else { return };
+    let out = run(diskimg()
+        .arg("write")
+        .arg(fx.join("rr.iso"))
+        .arg(&l.dev)
+        .arg("--yes"));
+    drop(l);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("incomplete"), "{err}");
+    assert!(!err.contains("matches the image"), "{err}");
+}

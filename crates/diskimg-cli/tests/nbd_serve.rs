@@ -403,3 +403,48 @@ fn export_list_and_names() {
     let out = run(Command::new("nbdinfo").arg(format!("nbd://{}/nope", s.addr)));
     assert!(!out.status.success());
 }
+
+#[test]
+fn an_overlay_that_fills_up_answers_enospc_and_keeps_serving() {
+    let Some(raw) = fixture("halfsparse.raw") else {
+        return;
+    };
+    let tmp = tempdir();
+    let small = tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let m = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&small));
+    if !m.status.success() {
+        let msg = "cannot mount a tmpfs here";
+        assert!(!strict(), "{msg}");
+        eprintln!("skipped: {msg}");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).output();
+        }
+    }
+    let _u = Unmount(&small);
+    let overlay = small.join("o.ovl");
+    let s = Server::start(
+        &raw,
+        &["--read-write", "--overlay", overlay.to_str().unwrap()],
+    );
+    let out = run(Command::new("qemu-io")
+        .args(["-f", "raw", "-c", "write -P 0x11 0 8M"])
+        .arg(&s.url));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("No space left"), "{text}");
+    // Reads still work, from the base where the overlay could not take the data.
+    let copy = tmp.path().join("c.raw");
+    ok(Command::new("nbdcopy").arg(&s.url).arg(&copy));
+    assert_eq!(std::fs::metadata(&copy).unwrap().len(), 16 << 20);
+    drop(s);
+}

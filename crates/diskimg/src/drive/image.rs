@@ -78,6 +78,7 @@ pub fn image_drive(
     opts: &ImageOptions,
     progress: &dyn HashProgress,
 ) -> Result<ImageReport> {
+    refuse_container_output(output)?;
     let rb = ReadBack::open(source)?;
     let size = rb.size();
     let (used, maps_from) = if opts.used_only {
@@ -115,6 +116,25 @@ pub fn image_drive(
         bad_ranges: report.bad_ranges,
         mapfile: map_path,
     })
+}
+
+/// Outputs are raw until the container writers land: a name that promises a container is
+/// refused rather than filled with raw bytes.
+fn refuse_container_output(output: &Path) -> Result<()> {
+    let ext = output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if ["qcow2", "qcow", "vhd", "vhdx", "vmdk", "vdi", "dmg", "chd"].contains(&ext.as_str()) {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "images of drives are written raw for now; .{ext} output needs the container writers (name the output .img, then convert it)"
+            ),
+        )
+        .with_file(output));
+    }
+    Ok(())
 }
 
 /// The copy loop's own tally.
@@ -359,6 +379,24 @@ mod tests {
                 .render("t")
                 .contains(&format!("{bad_at:#010x}  0x00000400  -"))
         );
+    }
+
+    #[test]
+    fn an_interrupted_copy_leaves_no_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("drive.img");
+        std::fs::write(&src, vec![3u8; 3 * CHUNK]).unwrap();
+        let out = dir.path().join("copy.img");
+        let stop = std::sync::atomic::AtomicBool::new(true);
+        let e = image_drive(&src, &out, &ImageOptions::default(), &stop).unwrap_err();
+        assert!(e.to_string().contains("interrupted"), "{e}");
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let e = image_drive(&src, &dir.path().join("c.qcow2"), &ImageOptions::default(), &())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        image_drive(&src, &out, &ImageOptions::default(), &()).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), vec![3u8; 3 * CHUNK]);
     }
 
     #[test]
