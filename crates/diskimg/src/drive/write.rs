@@ -265,7 +265,9 @@ fn incomplete(e: Error, done: u64, target: &Path) -> Error {
     let what = if e.kind() == ErrorKind::Io && e.message() == "interrupted" {
         "interrupted".to_owned()
     } else {
-        e.to_string()
+        let text = e.to_string();
+        let prefix = format!("{}: ", target.display());
+        text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
     };
     Error::new(
         e.kind(),
