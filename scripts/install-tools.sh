@@ -12,8 +12,8 @@ PACKAGES=(
   libvhdi-utils libvmdk-utils python3-libvhdi python3-libvmdk     # independent VHD/VHDX/VMDK readers
   python3-vmdkstream                                              # an independent streamOptimized writer
   ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
-  fuse3 isomd5sum libnbd-bin bmap-tools                           # mount (fusermount3), verify (implantisomd5,
-                                                                  # checkisomd5), NBD clients, bench-write.sh
+  fuse3 isomd5sum libnbd-bin bmap-tools b3sum                     # mount (fusermount3), verify (implantisomd5,
+                                                                  # checkisomd5), NBD clients, bench-write.sh, BLAKE3
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -226,14 +226,23 @@ fn a_mounted_drive_is_refused() {
     let Some(fx) = fixtures("mount-serve") else {
         return;
     };
+    let Some(mke2fs) = tool("mke2fs") else { return };
     let tmp = tempdir();
-    let back = tmp.path().join("iso.img");
-    std::fs::copy(fx.join("rr.iso"), &back).unwrap();
+    // An ext4 volume (the kernel here mounts ext4; iso9660 may be absent) on a loop device.
+    let back = tmp.path().join("ext4.img");
+    std::fs::File::create(&back)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    ok(Command::new(mke2fs)
+        .args(["-q", "-F", "-t", "ext4"])
+        .arg(&back));
+    let before = sha256_file(&back);
     let Some(l) = Loop::new(&back) else { return };
     let mnt = tmp.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
     let m = run(Command::new("mount")
-        .args(["-o", "ro", "-t", "iso9660"])
+        .args(["-o", "ro", "-t", "ext4"])
         .arg(&l.dev)
         .arg(&mnt));
     if !m.status.success() {
@@ -250,11 +259,25 @@ fn a_mounted_drive_is_refused() {
         .arg(fx.join("halfsparse.raw"))
         .arg(&l.dev)
         .arg("--yes"));
+    let listed = run(diskimg().args(["drives", "--all", "--json"]));
     let _ = Command::new("umount").arg(&mnt).output();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("mounted"), "{err}");
-    assert_eq!(sha256_file(&back), sha256_file(&fx.join("rr.iso")));
+    assert_eq!(sha256_file(&back), before);
+    // `drives` says why.
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let ours = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == l.dev.to_str().unwrap())
+        .unwrap();
+    assert_eq!(ours["writable"], false);
+    assert!(
+        ours["refused"].as_str().unwrap().contains("mounted"),
+        "{ours}"
+    );
 }
 
 #[test]
@@ -394,10 +417,14 @@ fn a_drive_that_fills_up_midway_is_reported_incomplete() {
     if !ready() {
         return;
     }
-    let Some(fx) = fixtures("mount-serve") else { return };
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
     let tmp = tempdir();
     // A 32 MiB "drive" whose storage runs out after 4 MiB: writes fail part of the way.
-    let Some(fs) = SmallFs::new(tmp.path(), "4m") else { return };
+    let Some(fs) = SmallFs::new(tmp.path(), "4m") else {
+        return;
+    };
     let back = fs.0.join("thin.img");
     std::fs::File::create(&back)
         .unwrap()

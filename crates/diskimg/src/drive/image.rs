@@ -273,12 +273,7 @@ fn push(out: &mut Vec<(u64, u64)>, offset: u64, len: u64) {
     out.push((offset, len));
 }
 
-fn walk(
-    layer: &Layer,
-    base: u64,
-    spans: &mut Vec<Span>,
-    names: &mut Vec<String>,
-) -> Result<()> {
+fn walk(layer: &Layer, base: u64, spans: &mut Vec<Span>, names: &mut Vec<String>) -> Result<()> {
     for entry in &layer.file_systems {
         let Some(fs) = &entry.fs else { continue };
         if let Some(map) = fs.allocation_map() {
@@ -392,8 +387,13 @@ mod tests {
         assert!(e.to_string().contains("interrupted"), "{e}");
         assert!(!out.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        let e = image_drive(&src, &dir.path().join("c.qcow2"), &ImageOptions::default(), &())
-            .unwrap_err();
+        let e = image_drive(
+            &src,
+            &dir.path().join("c.qcow2"),
+            &ImageOptions::default(),
+            &(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported);
         image_drive(&src, &out, &ImageOptions::default(), &()).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), vec![3u8; 3 * CHUNK]);
