@@ -100,7 +100,10 @@ fn iso_written_to_a_loop_device_is_byte_identical() {
     let len = std::fs::metadata(&iso).unwrap().len();
     assert_eq!(r["image_size"], len);
     assert_eq!(r["verified"], len);
-    assert_eq!(read_dev(&l.dev, len), std::fs::read(&iso).unwrap());
+    assert!(
+        read_dev(&l.dev, len) == std::fs::read(&iso).unwrap(),
+        "the drive differs from the ISO"
+    );
     // Past the image, the drive is left as it was.
     let rest = read_dev(&l.dev, 32 << 20);
     assert!(rest[len as usize..].iter().all(|&b| b == 0xEE));
@@ -140,7 +143,10 @@ fn a_container_writes_its_guest_disk_and_zero_ranges_are_zeroed() {
     assert!(r["zeroed"].as_u64().unwrap() > 0, "{r}");
     assert!(r["written"].as_u64().unwrap() < 128 << 20, "{r}");
     let want = std::fs::read(&raw).unwrap();
-    assert_eq!(read_dev(&l.dev, want.len() as u64), want);
+    assert!(
+        read_dev(&l.dev, want.len() as u64) == want,
+        "the drive differs from the guest disk"
+    );
 }
 
 #[test]
@@ -167,7 +173,7 @@ fn sparse_leaves_zero_ranges_alone() {
     for i in 0..16 {
         let (g, w) = (&got[i * mib..(i + 1) * mib], &want[i * mib..(i + 1) * mib]);
         if i % 2 == 0 {
-            assert_eq!(g, w, "MiB {i}");
+            assert!(g == w, "MiB {i} differs");
         } else {
             assert!(g.iter().all(|&b| b == 0xEE), "MiB {i} was touched");
         }
@@ -366,8 +372,9 @@ fn image_copies_a_drive_byte_for_byte_and_used_only_skips_free_space() {
     .unwrap();
     assert_eq!(r["bad_bytes"], 0);
     assert_eq!(sha256_file(&out), sha256_file(&back));
-    // --used-only: the ISO 9660 volume in partition 2 says which of its bytes are used; the
-    // rest of partition 2 is not read and reads as zeros; everything else is copied.
+    // --used-only: NTFS ($Bitmap) in partition 1 and ISO 9660 (its volume size) in partition 2
+    // say which of their bytes are used; the rest is not read and reads as zeros; everything
+    // outside them (the GPT, gaps) is copied.
     let used = tmp.path().join("used.img");
     let r: serde_json::Value = serde_json::from_slice(&ok(diskimg()
         .arg("image")
@@ -376,11 +383,59 @@ fn image_copies_a_drive_byte_for_byte_and_used_only_skips_free_space() {
         .args(["--used-only", "--json"])))
     .unwrap();
     assert!(r["unused"].as_u64().unwrap() > 0, "{r}");
+    let maps = r["maps_from"].to_string();
+    assert!(
+        maps.contains("ntfs") && maps.contains("rockridge"),
+        "{maps}"
+    );
     let iso = std::fs::read(fx.join("rr.iso")).unwrap();
     let copy = std::fs::read(&used).unwrap();
     let p2 = 51380224usize;
-    assert_eq!(&copy[p2..p2 + iso.len()], &iso[..]);
-    assert_eq!(&copy[..p2], &std::fs::read(&back).unwrap()[..p2]);
+    assert!(
+        copy[p2..p2 + iso.len()] == iso[..],
+        "partition 2 differs from the ISO"
+    );
+    // The NTFS volume (partition 1: 1 MiB + 48 MiB) lost only its free clusters: ntfs-3g's
+    // ntfsls lists the same tree in both, and diskimg extracts the same files.
+    let (p1, p1_len) = (1usize << 20, 48usize << 20);
+    let orig = std::fs::read(&back).unwrap();
+    assert_eq!(&copy[..p1], &orig[..p1], "the GPT before partition 1");
+    // Not read: the slack of partition 2 after the ISO volume, and NTFS's free clusters.
+    let iso_slack = (32u64 << 20) - iso.len() as u64;
+    let unused = r["unused"].as_u64().unwrap();
+    assert!(
+        unused > iso_slack + (16 << 20),
+        "NTFS free space was read: {r}"
+    );
+    if let Some(ntfsls) = tool("ntfsls") {
+        let list = |bytes: &[u8], name: &str| {
+            let f = tmp.path().join(name);
+            std::fs::write(&f, bytes).unwrap();
+            String::from_utf8(ok(Command::new(&ntfsls).args(["-R", "-l"]).arg(&f))).unwrap()
+        };
+        assert_eq!(
+            list(&copy[p1..p1 + p1_len], "a.ntfs"),
+            list(&orig[p1..p1 + p1_len], "b.ntfs")
+        );
+    }
+    let x1 = tempdir();
+    let x2 = tempdir();
+    ok(diskimg()
+        .arg("extract")
+        .arg(&used)
+        .args(["-p", "1", "-q", "-o"])
+        .arg(x1.path().join("x")));
+    ok(diskimg()
+        .arg("extract")
+        .arg(&back)
+        .args(["-p", "1", "-q", "-o"])
+        .arg(x2.path().join("x")));
+    assert_same_tree(
+        &x1.path().join("x"),
+        &x2.path().join("x"),
+        Compare::default(),
+        "p1",
+    );
     // An existing output is kept unless --overwrite.
     let again = run(diskimg().arg("image").arg(&l.dev).arg(&out));
     assert!(!again.status.success());
