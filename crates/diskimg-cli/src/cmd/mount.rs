@@ -15,8 +15,9 @@ pub fn run(a: MountArgs) -> Result<()> {
     let result = mount_and_wait(&a);
     if a.detached_child {
         if let Err(e) = &result {
-            // The parent is still reading: the error is its to report.
-            println!("error: {e:#}");
+            // Before the mount is up the parent is reading and reports this; later nobody
+            // may be, and a closed pipe must not turn into a panic.
+            let _ = writeln!(std::io::stdout(), "error: {e:#}");
         }
     }
     result
@@ -37,8 +38,9 @@ fn mount_and_wait(a: &MountArgs) -> Result<()> {
         let _ = unmounter.unmount();
     })?;
     if a.detached_child {
-        println!("ready");
-        std::io::stdout().flush()?;
+        let mut out = std::io::stdout();
+        writeln!(out, "ready")?;
+        out.flush()?;
     } else if !a.quiet {
         eprintln!(
             "diskimg: {} mounted read-only on {}; Ctrl-C or `diskimg umount {}` unmounts",
