@@ -98,6 +98,16 @@ fn vhdx_export_equals_qemus_reading() {
     let copy = tmp.path().join("copy.raw");
     ok(Command::new("nbdcopy").arg(&s.url).arg(&copy));
     assert_eq!(sha256_file(&copy), sha256_file(&raw));
+    // qemu-img convert from the export to qcow2 and back gives the same disk.
+    let q = tmp.path().join("via.qcow2");
+    ok(Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "qcow2"])
+        .arg(&s.url)
+        .arg(&q));
+    ok(Command::new("qemu-img")
+        .args(["compare", "-f", "raw", "-F", "qcow2"])
+        .arg(&raw)
+        .arg(&q));
     // qemu-img reads the GPT through the export, as from a local disk.
     let out = ok(Command::new("qemu-img").arg("info").arg(&s.url));
     assert!(String::from_utf8_lossy(&out).contains("128 MiB"));
