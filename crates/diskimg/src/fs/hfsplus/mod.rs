@@ -178,8 +178,9 @@ pub struct HfsFs {
     hfsx: bool,
     case_sensitive: bool,
     free_blocks: u64,
-    /// The allocation file (one bit per allocation block), read only for `allocation_map`.
-    allocation: Fork,
+    /// The allocation file (one bit per allocation block), read only for `allocation_map`;
+    /// `None` when its extents cannot be mapped (the volume still opens).
+    allocation: Option<Fork>,
     extents: BTree,
     catalog: BTree,
     attributes: Option<BTree>,
@@ -269,7 +270,8 @@ impl HfsFs {
             ALLOCATION_FILE_ID,
             0,
             &fork_data(112)?,
-        )?;
+        )
+        .ok();
         let case_sensitive = hfsx && catalog.key_compare == BINARY_COMPARE;
         let mut fs = HfsFs {
             dev,
@@ -966,7 +968,9 @@ impl FileSystem for HfsFs {
     }
 
     fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
-        Some(self)
+        self.allocation
+            .as_ref()
+            .map(|_| self as &dyn crate::fs::AllocationMap)
     }
 }
 
@@ -991,10 +995,13 @@ impl crate::fs::AllocationMap for HfsFs {
             _ => out.push((offset, len)),
         };
         add(0, b.start + 1536);
+        let Some(allocation) = &self.allocation else {
+            return Ok(vec![(0, self.dev.size())]);
+        };
         let mut buf = vec![0u8; 1 << 20];
         let mut block = 0u64;
         while block < b.count {
-            let n = self.allocation.read(&self.io, block / 8, &mut buf)?;
+            let n = allocation.read(&self.io, block / 8, &mut buf)?;
             if n == 0 {
                 break;
             }
