@@ -7,7 +7,7 @@ fx=../tests/fixtures/out
 rm -rf seeds
 mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk \
   seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2 \
-  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi
+  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi seeds/nbd
 for img in "$fx"/iso/*.iso; do
   [ -f "$img" ] || continue
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
@@ -124,4 +124,30 @@ d += struct.pack("<HII", 2, 150, 4) + bytes(6) + struct.pack("<I", 1) + bytes(4)
 d += bytes(16) + struct.pack("<II", 2, 4) + b"\0" + struct.pack("<I", 154) + bytes(4) + b"USXXX2300001" + struct.pack("<I", 1)
 d += b"\0" + b"\xff" * 8 + bytes(78) + bytes(13) + bytes(30)
 open(sys.argv[1], "wb").write(data + d + struct.pack("<II", 0x80000006, len(d) + 8))
+PY
+# NBD: client byte streams as proto.md describes them (no fixture needed): fixed newstyle
+# flags, options (STRUCTURED_REPLY, SET_META_CONTEXT base:allocation, LIST, INFO, GO or
+# EXPORT_NAME), then requests of every kind against the fuzz target's "rw" and "ro" exports.
+python3 - seeds/nbd <<'PY'
+import struct, sys, os
+out = sys.argv[1]
+IHAVEOPT = 0x49484156454F5054
+def opt(o, data=b""): return struct.pack(">QII", IHAVEOPT, o, len(data)) + data
+def name(n): return struct.pack(">I", len(n)) + n
+def req(kind, off, ln, flags=0, cookie=1, payload=b""):
+    return struct.pack(">IHHQQI", 0x25609513, flags, kind, cookie, off, ln) + payload
+reqs = (req(0, 0, 4096) + req(1, 512, 1024, 1, 2, b"\xab" * 1024) + req(0, 0, 8192, 4, 3)
+        + req(7, 0, 65536, 8, 4) + req(7, 0, 1 << 20, 0, 5) + req(4, 4096, 8192, 0, 6)
+        + req(6, 0, 4096, 2, 7) + req(3, 0, 0, 0, 8) + req(0, (1 << 20) - 10, 100, 0, 9)
+        + req(9, 0, 0) + req(2, 0, 0))
+meta = name(b"rw") + struct.pack(">I", 1) + name(b"base:allocation")
+go = name(b"rw") + struct.pack(">H", 1) + struct.pack(">H", 3)
+seeds = {
+    "go_structured": struct.pack(">I", 3) + opt(8) + opt(10, meta) + opt(3) + opt(6, go) + opt(7, go) + reqs,
+    "go_simple": struct.pack(">I", 1) + opt(7, name(b"ro") + b"\0\0") + reqs,
+    "export_name": struct.pack(">I", 3) + opt(1, b"rw") + reqs,
+    "abort": struct.pack(">I", 1) + opt(9, meta) + opt(5) + opt(2),
+}
+for n, b in seeds.items():
+    open(os.path.join(out, n), "wb").write(b)
 PY

@@ -70,11 +70,42 @@ pub enum Command {
         after_help = "Examples:\n  diskimg check vm.qcow2\n  diskimg check --json vm.qcow2\n\nExit status: 0 clean, 2 corruptions found, 3 only leaks found, 1 the check could not run."
     )]
     Check(CheckArgs),
-    /// Check the integrity data an image carries (EDC/ECC of raw CD sectors, per track).
+    /// Mount an image read-only with FUSE (runs until unmounted or Ctrl-C).
     #[command(
-        after_help = "Exits with status 1 when a check fails.\n\nExamples:\n  diskimg verify game.cue\n  diskimg verify --json game.ccd"
+        after_help = "Examples:\n  diskimg mount photos.iso ~/mnt\n  diskimg mount disk.vhdx ~/mnt --all          # every partition and view as a folder\n  diskimg mount disk.qcow2 ~/mnt -p 2 --background\n  diskimg umount ~/mnt"
+    )]
+    Mount(MountArgs),
+    /// Unmount a folder mounted by `diskimg mount`.
+    #[command(after_help = "Example:\n  diskimg umount ~/mnt")]
+    Umount(UmountArgs),
+    /// Serve an image over the network.
+    #[command(
+        after_help = "Examples:\n  diskimg serve nbd disk.vmdk\n  diskimg serve nbd disk.vhdx --listen 127.0.0.1:10809 --read-write --overlay changes.ovl\n  qemu-img info nbd://127.0.0.1:10809/disk.vmdk"
+    )]
+    Serve(ServeArgs),
+    /// Write an image to a drive (USB stick, SD card, disk) and verify it.
+    #[command(
+        after_help = "Examples:\n  diskimg drives\n  diskimg write ubuntu.iso /dev/sdb\n  diskimg write disk.vhdx /dev/sdc --yes"
+    )]
+    Write(WriteArgs),
+    /// Copy a drive into an image file, retrying bad sectors and mapping unreadable ones.
+    #[command(
+        after_help = "Examples:\n  diskimg image /dev/sdb backup.img\n  diskimg image /dev/sdb backup.img --used-only --mapfile backup.map"
+    )]
+    Image(ImageArgs),
+    /// List the drives an image can be written to, and why others are refused.
+    #[command(after_help = "Examples:\n  diskimg drives\n  diskimg drives --all --json")]
+    Drives(DrivesArgs),
+    /// Check every integrity record of an image and its checksum files.
+    #[command(
+        after_help = "Examples:\n  diskimg verify Fedora.iso                    # implanted MD5, SHA256SUMS beside it\n  diskimg verify game.cue                      # EDC/ECC of every raw CD sector\n  diskimg verify disk.img --sums ~/Downloads/SHA256SUMS\n  diskimg verify --json disk.vhdx"
     )]
     Verify(VerifyArgs),
+    /// Digests of an image in one read: sha256, sha512, sha1, md5, blake3, crc32.
+    #[command(
+        after_help = "Examples:\n  diskimg hash image.iso\n  diskimg hash --algo sha256,md5,blake3 image.iso\n  diskimg hash --device disk.vhdx                # the guest disk, not the file"
+    )]
+    Hash(HashArgs),
 }
 
 #[derive(Args, Debug)]
@@ -145,6 +176,141 @@ pub struct CreateDiskArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// The image file.
+    pub image: PathBuf,
+    /// An empty folder to mount on.
+    pub mountpoint: PathBuf,
+    /// Every partition and every file-system view as a folder of its own.
+    #[arg(long, conflicts_with_all = ["partition", "namespace"])]
+    pub all: bool,
+    /// Detach once mounted (default: stay in the foreground until unmounted or Ctrl-C).
+    #[arg(long)]
+    pub background: bool,
+    /// Let other users see the files (needs user_allow_other in /etc/fuse.conf unless root).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// No messages.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Internal: the detached child of --background reports readiness on standard output.
+    #[arg(long, hide = true)]
+    pub detached_child: bool,
+    #[command(flatten)]
+    pub select: Select,
+}
+
+#[derive(Args, Debug)]
+pub struct UmountArgs {
+    /// The folder to unmount.
+    pub mountpoint: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub what: ServeWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServeWhat {
+    /// Network Block Device: the guest disk (or a partition) as a block device.
+    #[command(
+        after_help = "Examples:\n  diskimg serve nbd disk.vmdk                                  # read-only, nbd://127.0.0.1:10809/disk.vmdk\n  diskimg serve nbd disk.qcow2 --read-write --overlay run.ovl  # the image is never changed\n  diskimg serve nbd disk.raw --read-write --in-place           # raw images only\n  nbdinfo nbd://127.0.0.1:10809/disk.vmdk"
+    )]
+    Nbd(ServeNbdArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeNbdArgs {
+    /// The image file.
+    pub image: PathBuf,
+    /// Address and port to listen on (port 0 picks a free one; printed on standard output).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:10809")]
+    pub listen: String,
+    /// The export's name (default: the image's file name; any name reaches it with "").
+    #[arg(long, value_name = "NAME")]
+    pub export_name: Option<String>,
+    /// Accept writes (into --overlay, or with --in-place into a raw image).
+    #[arg(long)]
+    pub read_write: bool,
+    /// Copy-on-write overlay file for writes (created if missing, reused if it exists).
+    #[arg(long, value_name = "FILE", requires = "read_write")]
+    pub overlay: Option<PathBuf>,
+    /// Write into the image itself (raw images only).
+    #[arg(long, requires = "read_write", conflicts_with = "overlay")]
+    pub in_place: bool,
+    /// Partition to serve instead of the whole disk.
+    #[arg(
+        short = 'p',
+        long = "partition",
+        value_name = "N",
+        conflicts_with = "raw"
+    )]
+    pub partition: Option<u32>,
+    /// Serve the file's bytes as they are, not the disk a container holds.
+    #[arg(long)]
+    pub raw: bool,
+    /// No connection messages.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WriteArgs {
+    /// The image: any format diskimg reads (the disk it holds is written).
+    pub image: PathBuf,
+    /// The drive (/dev/sdX, /dev/mmcblkN, /dev/loopN).
+    pub target: PathBuf,
+    /// Do not ask before erasing the drive.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Skip reading the drive back.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Leave ranges the image holds as zeros untouched on the drive instead of zeroing them
+    /// (faster; the drive then equals the image only where the image has data).
+    #[arg(long)]
+    pub sparse: bool,
+    /// Allow a fixed (non-removable) disk.
+    #[arg(long)]
+    pub allow_fixed: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the result as JSON (schema in docs/JSON.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImageArgs {
+    /// The drive to read (or any file).
+    pub device: PathBuf,
+    /// The image to write (raw).
+    pub output: PathBuf,
+    /// Copy only what the file systems on the drive use (others read as zeros).
+    #[arg(long)]
+    pub used_only: bool,
+    /// Where to keep the map of unreadable ranges (ddrescue format; default OUTPUT.map when
+    /// there are any).
+    #[arg(long, value_name = "FILE")]
+    pub mapfile: Option<PathBuf>,
+    /// Tries per unreadable sector.
+    #[arg(long, value_name = "N", default_value = "3")]
+    pub retries: u32,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the result as JSON (schema in docs/JSON.md).
     #[arg(long)]
     pub json: bool,
 }
@@ -221,9 +387,46 @@ pub struct CheckArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct DrivesArgs {
+    /// Also list drives that cannot be written, with why.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON (schema in docs/JSON.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// The image file.
     pub image: PathBuf,
+    /// A checksum file (SHA256SUMS, x.sha256, BSD or GNU style); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub sums: Vec<PathBuf>,
+    /// Do not look for checksum files beside the image.
+    #[arg(long)]
+    pub no_sidecars: bool,
+    /// Print JSON (schema in docs/JSON.md).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HashArgs {
+    /// The image file.
+    pub image: PathBuf,
+    /// Algorithms, comma-separated: sha256, sha512, sha1, md5, blake3, crc32.
+    #[arg(long, value_name = "LIST", default_value = "sha256")]
+    pub algo: String,
+    /// Hash the file's bytes as stored (the default).
+    #[arg(long, conflicts_with = "device")]
+    pub raw: bool,
+    /// Hash the disk the image holds (the guest device of a container).
+    #[arg(long)]
+    pub device: bool,
     /// Print JSON (schema in docs/JSON.md).
     #[arg(long)]
     pub json: bool,

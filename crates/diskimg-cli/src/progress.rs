@@ -94,3 +94,63 @@ impl diskimg::ops::convert::ConvertProgress for Bar {
         }
     }
 }
+
+/// A byte-count bar with speed and time left, for long reads and writes (hash, verify,
+/// write, image); it also carries the Ctrl-C flag the library polls.
+pub struct ByteBar {
+    bar: Option<ProgressBar>,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ByteBar {
+    pub fn new(
+        quiet: bool,
+        total: u64,
+        cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{msg:8} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        ByteBar { bar, cancel }
+    }
+
+    /// Starts a new phase (`writing`, `verifying`) counting to `total`.
+    pub fn phase(&self, name: &str, total: u64) {
+        if let Some(b) = &self.bar {
+            b.set_message(name.to_owned());
+            b.set_length(total);
+            b.set_position(0);
+            b.reset_eta();
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl diskimg::ops::hash::HashProgress for ByteBar {
+    fn advance(&self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+impl diskimg::drive::WriteProgress for ByteBar {
+    fn phase(&self, name: &str, total: u64) {
+        ByteBar::phase(self, name, total);
+    }
+}

@@ -58,7 +58,7 @@ fn vcdimager_sectors_check_good_and_re_encode_identically() {
     let (ok, v) = verify_json(&dir.join("vcd.cue"));
     assert!(ok, "{v}");
     for c in v["checks"].as_array().unwrap() {
-        assert_eq!(c["status"], "ok", "{c}");
+        assert_eq!(c["status"], "pass", "{c}");
         assert_eq!(c["data"]["bad_edc"], 0);
     }
     assert!(v["checks"][0]["data"]["good"].as_u64().unwrap() >= 300);
@@ -107,13 +107,17 @@ fn our_raw_sectors_check_good_and_damage_is_found() {
         "{d}"
     );
     assert_eq!(d["bad_sectors"], serde_json::json!([20, 30]));
-    let text = String::from_utf8(run(diskimg().arg("verify").arg(&cue)).stdout).unwrap();
+    assert_eq!(v["status"], "fail");
+    let o = run(diskimg().arg("verify").arg(&cue));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        text.contains("FAILED") && text.contains("first at LBA 20"),
-        "{text}"
+        text.contains("FAIL") && text.contains("first at LBA 20") && err.contains("FAILED"),
+        "{text}{err}"
     );
-    // A cooked image has nothing to check, and says so.
+    // A cooked image has nothing to check: it says so and does not claim success.
     let (good, v) = verify_json(&dir.join("mixed.cue"));
-    assert!(good);
+    assert!(!good);
+    assert_eq!(v["status"], "none");
     assert_eq!(v["checks"][0]["status"], "skipped");
 }

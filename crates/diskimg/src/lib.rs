@@ -1,8 +1,11 @@
 //! diskimg: disk images of every kind, opened through every layer.
 //!
 //! ```text
-//! L5 front-ends   the diskimg CLI (crate diskimg-cli), later FUSE and NBD
-//! L4 ops          info reports, listing, extraction            (ops)
+//! L5 front-ends   the diskimg CLI (crate diskimg-cli), FUSE      (mount, nbd, drive,
+//!                 mounts, the NBD server, drives; writable      overlay)
+//!                 devices for front-ends that take writes
+//! L4 ops          info reports, listing, extraction, digests,  (ops)
+//!                 integrity checks
 //! L3 fs           ISO 9660 + Joliet + Rock Ridge + El Torito,  (fs)
 //!                 NTFS, HFS+/HFSX, UDF
 //! L2 partition    MBR (+ extended), GPT, Apple partition map   (partition)
@@ -34,13 +37,18 @@
 pub mod build;
 pub mod container;
 pub mod device;
+#[cfg(target_os = "linux")]
+pub mod drive;
 pub mod error;
 pub mod format;
 pub mod fs;
 pub mod image;
 pub mod io;
+pub mod mount;
+pub mod nbd;
 pub mod ops;
 pub mod optical;
+pub mod overlay;
 pub mod partition;
 pub mod time;
 

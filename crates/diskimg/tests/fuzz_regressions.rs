@@ -32,6 +32,7 @@ fn kept_fuzz_findings_do_not_panic() {
         "ccd",
         "cdi",
         "gdi",
+        "nbd",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else {
             continue;

@@ -6,12 +6,19 @@ mod compare;
 mod convert;
 mod convert_disc;
 mod create;
+mod drives;
 mod extract;
+mod hash;
+mod image;
 mod info;
 mod ls;
 mod map;
+#[cfg(feature = "fuse")]
+mod mount;
 mod overlay;
+mod serve;
 mod verify;
+mod write;
 
 use crate::cli::Select;
 use crate::cli::{Cli, Command};
@@ -41,7 +48,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Compare(a) => compare::run(a),
         Command::Map(a) => done(map::run(a)),
         Command::Check(a) => check::run(a),
-        Command::Verify(a) => verify::run(a),
+        #[cfg(feature = "fuse")]
+        Command::Mount(a) => done(mount::run(a)),
+        #[cfg(not(feature = "fuse"))]
+        Command::Mount(_) => anyhow::bail!("this diskimg was built without FUSE (feature `fuse`)"),
+        Command::Umount(a) => done(diskimg::mount::unmount(&a.mountpoint).map_err(Into::into)),
+        Command::Serve(a) => done(serve::run(a)),
+        Command::Write(a) => done(write::run(a)),
+        Command::Image(a) => done(image::run(a)),
+        Command::Drives(a) => done(drives::run(a)),
+        Command::Verify(a) => done(verify::run(a)),
+        Command::Hash(a) => done(hash::run(a)),
     }
 }
 

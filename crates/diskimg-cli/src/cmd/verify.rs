@@ -1,44 +1,47 @@
 //! `diskimg verify`.
 
 use crate::cli::VerifyArgs;
-use crate::output::print_json;
-use crate::progress::Bar;
-use anyhow::Result;
-use diskimg::ops::extract::Progress;
-use diskimg::ops::verify::{Status, verify};
-use std::process::ExitCode;
+use crate::progress::ByteBar;
+use anyhow::{Result, bail};
+use diskimg::ops::verify::{Status, VerifyOptions, verify};
 
-/// Exit status 0 when every check passed, 1 when one failed.
-pub fn run(a: VerifyArgs) -> Result<ExitCode> {
-    let image = super::open(&a.image)?;
-    let bar = Bar::new(a.quiet || a.json);
-    if let Some(d) = &image.content().disc {
-        let (first, end) = d.disc.span();
-        bar.totals((end - first).max(0) as u64, 0);
-    }
-    let result = verify(&image, &|n| bar.advance(n, 0));
+pub fn run(a: VerifyArgs) -> Result<()> {
+    let cancel = crate::signals::cancel_flag()?;
+    let size = std::fs::metadata(&a.image).map(|m| m.len()).unwrap_or(0);
+    let bar = ByteBar::new(a.quiet || a.json, size, cancel);
+    let opts = VerifyOptions {
+        sums: a.sums.clone(),
+        no_sidecars: a.no_sidecars,
+    };
+    let report = verify(&a.image, &opts, &bar);
     bar.finish();
-    let report = result.map_err(|e| e.with_file(&image.path))?;
+    let report = report?;
     if a.json {
-        print_json(&report)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for c in &report.checks {
-            let tag = match c.status {
-                Status::Ok => "ok",
-                Status::Failed => "FAILED",
-                Status::Skipped => "skipped",
+            let mark = match c.status {
+                Status::Pass => "ok  ",
+                Status::Fail => "FAIL",
+                Status::Error => "ERR ",
+                Status::Skipped => "skip",
+                Status::None => "    ",
             };
-            println!("{}: {tag}: {}", c.name, c.detail);
+            println!("{mark} {:<14} {}: {}", c.check, c.subject, c.message);
+            if c.status == Status::Fail {
+                if let (Some(e), Some(g)) = (&c.expected, &c.actual) {
+                    println!("       expected {e}\n       computed {g}");
+                }
+            }
         }
-        println!(
-            "{}: {}",
-            report.file,
-            if report.ok { "ok" } else { "FAILED" }
-        );
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    match report.status {
+        Status::Pass => Ok(()),
+        Status::Fail => bail!("{}: verification FAILED", a.image.display()),
+        Status::Error => bail!("{}: some records could not be checked", a.image.display()),
+        Status::Skipped | Status::None => bail!(
+            "{}: nothing to verify: no integrity record in the image and no checksum file beside it (name one with --sums)",
+            a.image.display()
+        ),
+    }
 }

@@ -229,6 +229,22 @@ pub trait FileSystem: Send + Sync {
     fn usage(&self) -> Option<Usage> {
         None
     }
+
+    /// The file system's map of which of its device's bytes are in use, for formats that
+    /// keep one (a capability: see [`AllocationMap`]).
+    fn allocation_map(&self) -> Option<&dyn AllocationMap> {
+        None
+    }
+}
+
+/// Capability of file systems that record which of their blocks are in use (a FAT, an ext
+/// block bitmap, NTFS `$Bitmap`, the HFS+ allocation file). `diskimg image --used-only`
+/// copies only these ranges. A file system offers it through
+/// [`FileSystem::allocation_map`]; one without such a record simply does not.
+pub trait AllocationMap {
+    /// Byte ranges `(offset, len)` of the file system's device that hold live data or
+    /// metadata, in order, not overlapping. Everything else may read as zeros in a copy.
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>>;
 }
 
 /// One file-system view found on a device.

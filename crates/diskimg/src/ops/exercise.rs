@@ -98,6 +98,7 @@ pub fn run_target(name: &str, data: &[u8]) {
             path: "fuzz.cdi".into(),
             source: Arc::new(MemorySource::new(data.to_vec())),
         })),
+        "nbd" => nbd(data),
         _ => {}
     }
 }
@@ -235,4 +236,34 @@ fn tree(fs: &dyn FileSystem) {
             _ => {}
         }
     }
+}
+
+/// Feeds `data` to the NBD server as one client's byte stream (handshake, then requests) over a
+/// writable and a read-only export in memory; replies are discarded.
+fn nbd(data: &[u8]) {
+    use crate::nbd::{Export, run_session};
+    use crate::overlay::MemoryDevice;
+    struct Duplex<'a>(&'a [u8]);
+    impl std::io::Read for Duplex<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    impl std::io::Write for Duplex<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let exports = vec![
+        Export::writable("rw", Arc::new(MemoryDevice::new(vec![0u8; 1 << 20]))),
+        Export::read_only("ro", Arc::new(MemorySource::new(vec![1u8; 64 << 10]))),
+    ];
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let _ = run_session(&mut Duplex(data), &exports, &stop);
 }

@@ -1,6 +1,7 @@
 //! L4: operations that commands are made of, offered as library functions so that the CLI
 //! holds no format logic: the `info` report, directory listings, file copies and extraction;
-//! image conversion and creation, overlays (commit, rebase), compare, map and check.
+//! image conversion and creation, overlays (commit, rebase), compare, map and check; digests
+//! (`hash`) and integrity checks (`verify`).
 
 pub mod check;
 pub mod compare;
@@ -8,6 +9,7 @@ pub mod convert;
 pub mod create;
 pub mod exercise;
 pub mod extract;
+pub mod hash;
 pub mod info;
 pub mod list;
 pub mod map;

@@ -297,6 +297,70 @@ fn entries(dev: &dyn ReadAt, h: &Header, ss: u64) -> Result<Vec<u8>> {
     Ok(raw)
 }
 
+/// One checksum a GPT carries, checked: the primary and backup header CRC32s and the CRC32 of
+/// each header's partition entry array (`diskimg verify`).
+#[derive(Debug)]
+pub struct CrcCheck {
+    /// `primary header`, `primary entry array`, `backup header`, `backup entry array`.
+    pub structure: &'static str,
+    /// Byte offset of the structure.
+    pub offset: u64,
+    /// Sector size the table was found with.
+    pub sector_size: u64,
+    /// `Ok` when the stored CRC matches; the error says what was stored and computed.
+    pub result: Result<()>,
+}
+
+/// Checks every CRC of the GPT on `dev`; empty when the device has no GPT signature.
+pub fn check_crcs(dev: &dyn ReadAt) -> Vec<CrcCheck> {
+    for ss in SECTOR_SIZES {
+        let mut sig = [0u8; 8];
+        let has = |lba: u64, sig: &mut [u8; 8]| {
+            lba > 0 && dev.read_exact_at(lba * ss, sig).is_ok() && sig == SIGNATURE
+        };
+        let last = (dev.size() / ss).saturating_sub(1);
+        if !has(1, &mut sig) && !has(last, &mut sig) {
+            continue;
+        }
+        let mut out = Vec::new();
+        let primary = header_at(dev, 1, ss);
+        let backup_lba = match &primary {
+            Ok(h) if h.alternate_lba > 1 && h.alternate_lba <= last => h.alternate_lba,
+            _ => last,
+        };
+        for (lba, which) in [(1, "primary"), (backup_lba, "backup")] {
+            let header = if lba == 1 {
+                primary.clone()
+            } else {
+                header_at(dev, lba, ss)
+            };
+            let entries_check = header.as_ref().ok().map(|h| CrcCheck {
+                structure: if lba == 1 {
+                    "primary entry array"
+                } else {
+                    "backup entry array"
+                },
+                offset: h.entries_lba.saturating_mul(ss),
+                sector_size: ss,
+                result: entries(dev, h, ss).map(|_| ()),
+            });
+            out.push(CrcCheck {
+                structure: if which == "primary" {
+                    "primary header"
+                } else {
+                    "backup header"
+                },
+                offset: lba * ss,
+                sector_size: ss,
+                result: header.map(|_| ()),
+            });
+            out.extend(entries_check);
+        }
+        return out;
+    }
+    Vec::new()
+}
+
 /// A GUID in its registry form (first three fields little-endian).
 pub fn guid_string(g: &[u8; 16]) -> String {
     format!(

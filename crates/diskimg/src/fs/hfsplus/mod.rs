@@ -64,6 +64,7 @@ const HFS_EPOCH: i64 = 2_082_844_800;
 const ROOT_PARENT_ID: u32 = 1;
 const ROOT_FOLDER_ID: u32 = 2;
 const EXTENTS_FILE_ID: u32 = 3;
+const ALLOCATION_FILE_ID: u32 = 6;
 const CATALOG_FILE_ID: u32 = 4;
 const ATTRIBUTES_FILE_ID: u32 = 8;
 
@@ -179,6 +180,9 @@ pub struct HfsFs {
     hfsx: bool,
     case_sensitive: bool,
     free_blocks: u64,
+    /// The allocation file (one bit per allocation block), read only for `allocation_map`;
+    /// `None` when its extents cannot be mapped (the volume still opens).
+    allocation: Option<Fork>,
     extents: BTree,
     catalog: BTree,
     attributes: Option<BTree>,
@@ -261,6 +265,15 @@ impl HfsFs {
         } else {
             None
         };
+        let allocation = build_fork(
+            &io,
+            &blocks,
+            Some(&extents),
+            ALLOCATION_FILE_ID,
+            0,
+            &fork_data(112)?,
+        )
+        .ok();
         let case_sensitive = hfsx && catalog.key_compare == BINARY_COMPARE;
         let mut fs = HfsFs {
             dev,
@@ -269,6 +282,7 @@ impl HfsFs {
             hfsx,
             case_sensitive,
             free_blocks: u64::from(be32(48)),
+            allocation,
             extents,
             catalog,
             attributes,
@@ -953,5 +967,67 @@ impl FileSystem for HfsFs {
             total: self.blocks.count * self.blocks.size,
             used: self.blocks.count.saturating_sub(self.free_blocks) * self.blocks.size,
         })
+    }
+
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        self.allocation
+            .as_ref()
+            .map(|_| self as &dyn crate::fs::AllocationMap)
+    }
+}
+
+/// Gaps between used blocks shorter than this are kept as used (a short list on a
+/// fragmented volume).
+const MIN_GAP: u64 = 1 << 20;
+
+/// Allocation blocks whose bit is set in the allocation file (bit 7 of byte 0 is block 0),
+/// plus the boot blocks and volume header (and an HFS wrapper before them), the alternate
+/// volume header, and the device's last KiB.
+impl crate::fs::AllocationMap for HfsFs {
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
+        let b = self.blocks;
+        let volume_end = b.start.saturating_add(b.count.saturating_mul(b.size));
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut add = |offset: u64, len: u64| match out.last_mut() {
+            Some(last) if offset <= last.0 + last.1 + MIN_GAP => {
+                let end = (offset + len).max(last.0 + last.1);
+                last.0 = last.0.min(offset);
+                last.1 = end - last.0;
+            }
+            _ => out.push((offset, len)),
+        };
+        add(0, b.start + 1536);
+        let Some(allocation) = &self.allocation else {
+            return Ok(vec![(0, self.dev.size())]);
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        let mut block = 0u64;
+        while block < b.count {
+            let n = allocation.read(&self.io, block / 8, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            for &byte in &buf[..n] {
+                if byte != 0 {
+                    for i in 0..8 {
+                        if byte & (0x80 >> i) != 0 && block + i < b.count {
+                            add(b.start + (block + i) * b.size, b.size);
+                        }
+                    }
+                }
+                block += 8;
+                if block >= b.count {
+                    break;
+                }
+            }
+        }
+        // The alternate volume header, and the last KiB of the device (an HFS wrapper's
+        // alternate master directory block); the slack between them belongs to no volume.
+        let dev = self.dev.size();
+        let alternate = volume_end.saturating_sub(1024).min(dev);
+        add(alternate, volume_end.min(dev) - alternate);
+        let tail = dev.saturating_sub(1024).max(volume_end.min(dev));
+        add(tail, dev - tail);
+        Ok(out)
     }
 }

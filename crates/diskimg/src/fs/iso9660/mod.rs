@@ -160,4 +160,16 @@ impl FileSystem for IsoFs {
         let total = self.volume_blocks * self.block_size;
         Some(Usage { total, used: total })
     }
+
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        Some(self)
+    }
+}
+
+/// A mastered volume has no free space: all of it, up to the recorded volume size, is used.
+impl crate::fs::AllocationMap for IsoFs {
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
+        let total = self.volume_blocks.saturating_mul(self.block_size);
+        Ok(vec![(0, total.min(self.device().size()))])
+    }
 }

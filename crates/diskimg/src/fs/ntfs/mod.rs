@@ -647,4 +647,54 @@ impl FileSystem for NtfsFs {
     fn usage(&self) -> Option<Usage> {
         *self.usage.get_or_init(|| self.count_used().ok())
     }
+
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        Some(self)
+    }
+}
+
+/// Gaps between used clusters shorter than this are kept as used, so that the list stays
+/// short on a fragmented volume (at most one range per MiB of volume).
+const MIN_GAP: u64 = 1 << 20;
+
+/// Clusters whose `$Bitmap` bit is set, and everything past the last whole cluster (the
+/// backup boot sector lies there).
+impl crate::fs::AllocationMap for NtfsFs {
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
+        let cluster = u64::from(self.ntfs.cluster_size());
+        let clusters = self.ntfs.size().min(self.dev.size()) / cluster;
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut add = |offset: u64, len: u64| match out.last_mut() {
+            Some(last) if offset <= last.0 + last.1 + MIN_GAP => {
+                last.1 = (offset + len).max(last.0 + last.1) - last.0;
+            }
+            _ => out.push((offset, len)),
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        let mut bit = 0u64;
+        while bit < clusters {
+            let n = self.read_stream(BITMAP_RECORD, 0, bit / 8, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            for &byte in &buf[..n] {
+                if byte != 0 {
+                    for i in 0..8 {
+                        if byte & (1 << i) != 0 && bit + i < clusters {
+                            add((bit + i) * cluster, cluster);
+                        }
+                    }
+                }
+                bit += 8;
+                if bit >= clusters {
+                    break;
+                }
+            }
+        }
+        let end = clusters * cluster;
+        if self.dev.size() > end {
+            add(end, self.dev.size() - end);
+        }
+        Ok(out)
+    }
 }
