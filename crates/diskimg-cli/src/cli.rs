@@ -144,7 +144,7 @@ pub struct CreateArgs {
 pub enum CreateWhat {
     /// An ISO 9660 image with Rock Ridge and Joliet.
     #[command(
-        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible"
+        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible\n  diskimg create iso ~/Footage -o footage.iso --udf         # ISO 9660/UDF bridge, files over 4 GiB"
     )]
     Iso(CreateIsoArgs),
 }
@@ -217,6 +217,18 @@ pub struct CreateIsoArgs {
     /// Implant an MD5 that checkisomd5 verifies.
     #[arg(long)]
     pub md5: bool,
+    /// Also write a UDF tree (ISO 9660/UDF bridge): files over 4 GiB whole, DVD/Blu-ray ready.
+    #[arg(long, help_heading = "UDF")]
+    pub udf: bool,
+    /// UDF revision: 1.02 (DVD), 2.01, or 2.50 (Blu-ray: metadata partition and mirror).
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "1.02",
+        requires = "udf",
+        help_heading = "UDF"
+    )]
+    pub udf_rev: diskimg::build::udf::UdfRevision,
     /// Replace the output if it exists.
     #[arg(long)]
     pub overwrite: bool,

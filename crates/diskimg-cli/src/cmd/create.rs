@@ -8,7 +8,8 @@ use diskimg::build::glob::Pattern;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
 use diskimg::build::tree::ScanOptions;
 use diskimg::ops::create::{
-    BootRequest, Contents, Graft, gather, prepare_boot, reproducible_time, write_iso_file,
+    BootRequest, Contents, Graft, gather, prepare_boot, reproducible_time, write_bridge_file,
+    write_iso_file,
 };
 
 pub fn run(a: CreateArgs) -> Result<()> {
@@ -75,7 +76,11 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
     };
     let bar = Bar::new(a.quiet);
     bar.set_total(tree.data_size());
-    let result = write_iso_file(&tree, options, &a.output, a.overwrite, &bar);
+    let result = if a.udf {
+        write_bridge_file(&tree, options, a.udf_rev, &a.output, a.overwrite, &bar)
+    } else {
+        write_iso_file(&tree, options, &a.output, a.overwrite, &bar)
+    };
     bar.finish();
     let report = result?;
     if !a.quiet {

@@ -7,3 +7,4 @@
 pub mod glob;
 pub mod iso;
 pub mod tree;
+pub mod udf;
