@@ -224,8 +224,9 @@ impl UdfPlan {
             // The metadata from the partition's first block, so that metadata block n is
             // partition block n too (readers that ignore partition references, as pycdlib
             // does, still find everything); its copy at the next allocation unit; then the
-            // entries of both. All before the file data: readers that look for the closing
-            // anchor after the last file's data (7-Zip) find it there.
+            // entries of the mirror and of the metadata file. All before the file data:
+            // readers that look for the closing anchor after the last block they read (7-Zip)
+            // find it there.
             2 * self.metadata_blocks() + 2
         } else {
             self.area_blocks

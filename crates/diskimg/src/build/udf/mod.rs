@@ -30,6 +30,8 @@
 mod encode;
 mod entries;
 mod layout;
+#[cfg(test)]
+mod tests;
 mod volume;
 mod write;
 

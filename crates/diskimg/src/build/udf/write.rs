@@ -51,9 +51,13 @@ impl Companion for UdfWriter<'_> {
             vrs: iso.reserved.after_terminator,
             partition_start: placed.start,
             partition_len: placed.len,
+            // The mirror's entry first: the metadata file's entry, which every reader reads,
+            // is the last block before the file data, so a reader that sizes the volume by
+            // what it read (7-Zip) meets no unread blocks before the closing anchor, even when
+            // no file has data.
             metadata: placed.mirror.map(|m| MetadataFiles {
-                file: m + udf.metadata_blocks(),
-                mirror: m + udf.metadata_blocks() + 1,
+                file: m + udf.metadata_blocks() + 1,
+                mirror: m + udf.metadata_blocks(),
                 blocks: udf.metadata_blocks(),
             }),
             files: udf.files,
@@ -66,12 +70,11 @@ impl Companion for UdfWriter<'_> {
             write_all_at(out, &volume.anchor(sector), at(sector)).map_err(Error::from)?;
         }
         let mut targets = vec![at(placed.start + placed.area)];
-        if let Some(m) = placed.mirror {
+        if let (Some(m), Some(files)) = (placed.mirror, volume.metadata) {
             targets.push(at(placed.start + m));
-            let entry = m + udf.metadata_blocks();
             for (location, extent, kind) in [
-                (entry, placed.area, file_type::METADATA),
-                (entry + 1, m, file_type::METADATA_MIRROR),
+                (files.file, placed.area, file_type::METADATA),
+                (files.mirror, m, file_type::METADATA_MIRROR),
             ] {
                 let e = self.metadata_entry(iso, location, extent, kind);
                 write_all_at(out, &e, at(placed.start + location)).map_err(Error::from)?;
