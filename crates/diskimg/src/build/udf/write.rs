@@ -238,7 +238,10 @@ impl UdfWriter<'_> {
                         .get(&icb.node)
                         .copied()
                         .ok_or_else(|| internal("a file with data has no sectors"))?;
-                    let ads = entries::extents(lba - placed.start, size, 0, ad);
+                    let block = lba
+                        .checked_sub(placed.start)
+                        .ok_or_else(|| internal("a file's data lies before the partition"))?;
+                    let ads = entries::extents(block, size, 0, ad);
                     (ads, false, size.div_ceil(BLOCK))
                 }
             };
