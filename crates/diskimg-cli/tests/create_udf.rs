@@ -654,6 +654,25 @@ fn file_over_4_gib_is_whole_in_the_udf_tree() {
             f.write_all_at(text, at).unwrap();
         }
     }
+    // Holes keep the source and the image small; without them, or short of space, skip.
+    use std::os::unix::fs::MetadataExt;
+    let allocated = |p: &Path| std::fs::metadata(p).unwrap().blocks() * 512;
+    let avail = String::from_utf8(ok(Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(t.path())))
+    .unwrap();
+    let avail: u64 = avail
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    if allocated(&huge) > 1 << 20 || avail < 1 << 30 {
+        eprintln!(
+            "skipped: no sparse files or less than 1 GiB free in {:?}",
+            t.path()
+        );
+        return;
+    }
     let img = t.path().join("footage.iso");
     ok(diskimg()
         .args(["create", "iso", "-q", "--udf"])
@@ -681,11 +700,7 @@ fn file_over_4_gib_is_whole_in_the_udf_tree() {
         .arg("/clip.mov")))
     .unwrap();
     assert_eq!(ls[0]["size"], size);
-    use std::os::unix::fs::MetadataExt;
-    assert!(
-        std::fs::metadata(&img).unwrap().blocks() * 512 < 64 << 20,
-        "holes of the source stay holes"
-    );
+    assert!(allocated(&img) < 64 << 20, "holes of the source stay holes");
 }
 
 #[test]
