@@ -99,6 +99,14 @@ fn source_tree(dir: &Path, links: bool) -> PathBuf {
         0o644,
         1_500_000_000,
     );
+    // Outside the Basic Multilingual Plane: a surrogate pair in UDF and Joliet.
+    put(
+        &root,
+        "ünïcødé/emoji 😀.txt",
+        b"smile\n",
+        0o644,
+        1_500_000_000,
+    );
     put(
         &root,
         "ünïcødé/Ελληνικά.txt",
