@@ -554,7 +554,7 @@ pub struct CreateArgs {
 pub enum CreateWhat {
     /// An ISO 9660 image with Rock Ridge and Joliet.
     #[command(
-        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible"
+        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible\n  diskimg create iso ~/Footage -o footage.iso --udf         # ISO 9660/UDF bridge, files over 4 GiB"
     )]
     Iso(CreateIsoArgs),
     /// A FAT12/16/32 image: a superfloppy, or one MBR or GPT partition.
@@ -707,11 +707,28 @@ pub struct CreateIsoArgs {
     pub md5: bool,
     /// Spread the files over several images of at most this size: cd650, cd700, dvd5, dvd9,
     /// bd25, bd50, or a size such as 4G. Writes OUTPUT-1.iso, OUTPUT-2.iso, ... and a catalog.
-    #[arg(long, value_name = "PRESET|SIZE", help_heading = "Spanning")]
+    #[arg(
+        long,
+        value_name = "PRESET|SIZE",
+        help_heading = "Spanning",
+        conflicts_with = "udf"
+    )]
     pub span: Option<String>,
     /// With --span: refuse files larger than a volume instead of cutting them into parts.
     #[arg(long, requires = "span", help_heading = "Spanning")]
     pub no_split: bool,
+    /// Also write a UDF tree (ISO 9660/UDF bridge): files over 4 GiB whole, DVD/Blu-ray ready.
+    #[arg(long, help_heading = "UDF")]
+    pub udf: bool,
+    /// UDF revision: 1.02 (DVD), 2.01, or 2.50 (Blu-ray: metadata partition and mirror).
+    #[arg(
+        long,
+        value_name = "REV",
+        default_value = "1.02",
+        requires = "udf",
+        help_heading = "UDF"
+    )]
+    pub udf_rev: diskimg::build::udf::UdfRevision,
     /// Replace the output if it exists.
     #[arg(long)]
     pub overwrite: bool,

@@ -11,7 +11,7 @@ use diskimg::build::span::parse_capacity;
 use diskimg::build::tree::{ROOT, ScanOptions};
 use diskimg::ops::create::{
     BootRequest, Contents, CreateReport, Graft, gather, prepare_boot, reproducible_time,
-    write_fat_file, write_iso_file, write_iso_span,
+    write_bridge_file, write_fat_file, write_iso_file, write_iso_span,
 };
 
 pub fn run(what: CreateWhat) -> Result<()> {
@@ -102,6 +102,8 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
                 &bar,
             )
         }),
+        None if a.udf => write_bridge_file(&tree, options, a.udf_rev, &a.output, a.overwrite, &bar)
+            .map(|r| vec![r]),
         None => write_iso_file(&tree, options, &a.output, a.overwrite, &bar).map(|r| vec![r]),
     };
     bar.finish();

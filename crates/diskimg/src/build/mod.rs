@@ -10,3 +10,4 @@ pub mod iso;
 pub mod source;
 pub mod span;
 pub mod tree;
+pub mod udf;

@@ -4,6 +4,7 @@ use crate::build::iso::boot::{BootImage, BootOptions, Emulation, Platform, wants
 use crate::build::iso::{self, IsoOptions, IsoProgress, hybrid};
 use crate::build::span;
 use crate::build::tree::{FileTree, Kind, Meta, ROOT, ScanOptions, ScanReport, Source, add_host};
+use crate::build::udf::{UdfPlan, UdfRevision};
 use crate::error::{Error, Result};
 use crate::io::AtomicFile;
 use crate::time::Timestamp;
@@ -169,6 +170,43 @@ fn write_iso_pending(
         warnings: Vec::new(),
     };
     Ok((out, report))
+}
+
+/// Writes `tree` as an ISO 9660/UDF bridge image of UDF `revision` at `output` (atomically):
+/// both trees share the file data; files over 4 GiB are whole in the UDF tree.
+pub fn write_bridge_file(
+    tree: &FileTree,
+    mut options: IsoOptions,
+    revision: UdfRevision,
+    output: &Path,
+    replace: bool,
+    progress: &dyn IsoProgress,
+) -> Result<CreateReport> {
+    let udf = UdfPlan::new(tree, revision, options.hybrid_mbr.is_some())?;
+    options.reserve = udf.reserve();
+    let plan = iso::plan(tree, options)?;
+    let out = AtomicFile::create(output, replace)?;
+    iso::write_iso_with(&plan, out.file(), progress, Some(&udf.writer()))
+        .map_err(|e| e.with_file(output))?;
+    let size = u64::from(plan.volume_blocks()) * 2048;
+    out.commit()?;
+    let count = |dir: bool| {
+        (1..tree.len())
+            .filter(|&i| match tree.node(i).kind {
+                Kind::Dir(_) => dir,
+                Kind::File { .. } => !dir,
+                _ => false,
+            })
+            .count()
+    };
+    Ok(CreateReport {
+        output: output.to_path_buf(),
+        size,
+        files: count(false),
+        directories: count(true),
+        data: tree.data_size(),
+        warnings: Vec::new(),
+    })
 }
 
 fn now() -> Timestamp {

@@ -8,7 +8,8 @@
 //! extents (level 3 and up), Joliet names of up to 64 or 103 UCS-2 units, reproducible output
 //! (fixed volume times, clamped file times).
 //! Not supported here: UDF, El Torito and hybrid boot records (added by their own modules when
-//! asked for).
+//! asked for). A second file system sharing the file data (UDF, `build::udf`) gets sectors kept
+//! by a [`Reserve`] and writes them as a [`Companion`].
 //!
 //! The layout is: system area (sectors 0-15), volume descriptors from 16, path tables, the
 //! primary then Joliet directories, continuation areas, and file data in tree order.
@@ -22,7 +23,7 @@ mod names;
 mod rrip;
 mod write;
 
-pub use write::{IsoProgress, write_iso};
+pub use write::{Companion, IsoProgress, write_iso, write_iso_with};
 
 use crate::build::tree::{FileTree, Kind, NodeIndex};
 use crate::error::{Error, Result};
@@ -72,6 +73,34 @@ pub struct IsoOptions {
     pub hybrid_mbr: Option<Vec<u8>>,
     /// Implant an MD5 that checkisomd5 verifies.
     pub md5: bool,
+    /// Sectors kept for a second file system on the image (UDF on a bridge disc).
+    pub reserve: Reserve,
+}
+
+/// Sectors a second file system sharing the image (UDF, `build::udf`) asks the planner to keep;
+/// [`Plan::reserved`] says where they went. File data stays shared: only structures are apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reserve {
+    /// Sectors right after the volume descriptor set terminator (UDF's recognition sequence
+    /// and volume descriptors).
+    pub after_terminator: u32,
+    /// Sectors right before the file data (UDF's file set, entries and directories).
+    pub before_files: u32,
+    /// Sectors right after the file data (UDF's closing anchor).
+    pub after_files: u32,
+    /// Keep sector 256 free (UDF's first anchor) and start `before_files` after it.
+    pub keep_256: bool,
+}
+
+/// Where the planner put the areas of a [`Reserve`]: the first sector of each (0 when none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reserved {
+    /// First sector after the descriptor set terminator.
+    pub after_terminator: u32,
+    /// First sector of the area before the file data.
+    pub before_files: u32,
+    /// First sector of the area after the file data.
+    pub after_files: u32,
 }
 
 impl Default for IsoOptions {
@@ -89,6 +118,7 @@ impl Default for IsoOptions {
             boot: None,
             hybrid_mbr: None,
             md5: false,
+            reserve: Reserve::default(),
         }
     }
 }
@@ -117,6 +147,8 @@ pub struct Plan<'a> {
     pub(crate) now: Timestamp,
     /// The planned catalog and boot images.
     pub(crate) boot: Option<BootPlan>,
+    /// Where the sectors of `opts.reserve` are.
+    pub(crate) reserved: Reserved,
 }
 
 /// Boot images resolved to planned files.
@@ -153,6 +185,20 @@ impl Plan<'_> {
     /// Sector where file data starts.
     pub fn data_start(&self) -> u32 {
         self.files.first().map_or(self.volume_blocks, |f| f.lba)
+    }
+
+    /// Where the reserved areas are.
+    pub fn reserved(&self) -> Reserved {
+        self.reserved
+    }
+
+    /// Sector where the ISO 9660 structures end: the file data, or the area reserved before it.
+    fn structures_end(&self) -> u32 {
+        if self.opts.reserve.before_files > 0 {
+            self.reserved.before_files
+        } else {
+            self.data_start()
+        }
     }
 }
 
@@ -241,6 +287,7 @@ pub fn plan(tree: &FileTree, opts: IsoOptions) -> Result<Plan<'_>> {
         volume_blocks: 0,
         now,
         boot,
+        reserved: Reserved::default(),
     };
     assign_sectors(&mut plan)?;
     Ok(plan)
@@ -252,10 +299,15 @@ fn blocks(bytes: u64) -> u32 {
 
 /// Gives every structure and file its sectors, in writing order.
 fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
-    let mut next: u64 = 16;
-    let mut take = |n: u32| -> u32 {
-        let at = next as u32;
-        next += u64::from(n);
+    let next = std::cell::Cell::new(16u64);
+    let keep_256 = p.opts.reserve.keep_256;
+    let take = |n: u32| -> u32 {
+        // With `keep_256`, nothing is placed across sector 256 (UDF's anchor).
+        if keep_256 && n > 0 && next.get() <= 256 && next.get() + u64::from(n) > 256 {
+            next.set(257);
+        }
+        let at = next.get() as u32;
+        next.set(next.get() + u64::from(n));
         at
     };
     p.descriptors.primary = take(1);
@@ -269,6 +321,10 @@ fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
         p.descriptors.enhanced = Some(take(1));
     }
     p.descriptors.terminator = take(1);
+    let reserve = p.opts.reserve;
+    if reserve.after_terminator > 0 {
+        p.reserved.after_terminator = take(reserve.after_terminator);
+    }
     let size = encode::path_table_size(&p.primary);
     let (l, m) = (take(blocks(size.into())), take(blocks(size.into())));
     p.path_tables.primary = (l, m, size);
@@ -294,8 +350,17 @@ fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
             }
         }
     }
+    if reserve.before_files > 0 {
+        if keep_256 {
+            next.set(next.get().max(257));
+        }
+        p.reserved.before_files = take(reserve.before_files);
+    }
     for f in &mut p.files {
         f.lba = take(blocks(f.size));
+    }
+    if reserve.after_files > 0 {
+        p.reserved.after_files = take(reserve.after_files);
     }
     if p.opts.hybrid_mbr.is_some() {
         // A hybrid image ends on a 1 MiB boundary (isohybrid's cylinders), with room for the
@@ -305,7 +370,7 @@ fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
         let padded = (end + gpt_room).next_multiple_of(512);
         take((padded - end) as u32);
     }
-    p.volume_blocks = u32::try_from(next)
+    p.volume_blocks = u32::try_from(next.get())
         .map_err(|_| Error::invalid_input("the image would exceed 8 TiB, the limit of ISO 9660"))?;
     Ok(())
 }

@@ -32,10 +32,30 @@ impl IsoProgress for () {}
 /// Largest boot image read whole to patch a boot information table into it.
 const MAX_PATCHED: u64 = 64 << 20;
 
+/// Another file system sharing the image (UDF on a bridge disc): it writes its own sectors,
+/// those its [`Reserve`](super::Reserve) kept, after the ISO 9660 structures.
+pub trait Companion: Sync {
+    /// Writes its structures into `out`.
+    fn write(&self, plan: &Plan<'_>, out: &File) -> Result<()>;
+}
+
 /// Writes `plan` into `out` (an empty file opened for reading and writing).
 pub fn write_iso(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> {
+    write_iso_with(plan, out, progress, None)
+}
+
+/// Writes `plan` into `out`, with the structures of a `companion` file system.
+pub fn write_iso_with(
+    plan: &Plan<'_>,
+    out: &File,
+    progress: &dyn IsoProgress,
+    companion: Option<&dyn Companion>,
+) -> Result<()> {
     let meta = structures(plan)?;
     write_all_at(out, &meta, 0).map_err(Error::from)?;
+    if let Some(c) = companion {
+        c.write(plan, out)?;
+    }
     files(plan, out, progress)?;
     let size = u64::from(plan.volume_blocks) * BLOCK as u64;
     if let Some(h) = hybrid_layout(plan) {
@@ -74,10 +94,10 @@ fn hybrid_layout(plan: &Plan<'_>) -> Option<hybrid::HybridLayout> {
     })
 }
 
-/// Sectors 0 up to the first file: system area, descriptors, path tables, directories,
-/// continuation areas.
+/// Sectors 0 up to the first file (or the area reserved before it): system area, descriptors,
+/// path tables, directories, continuation areas.
 fn structures(plan: &Plan<'_>) -> Result<Vec<u8>> {
-    let mut b = vec![0u8; plan.data_start() as usize * BLOCK];
+    let mut b = vec![0u8; plan.structures_end() as usize * BLOCK];
     if let Some(h) = hybrid_layout(plan) {
         hybrid::system_area(&h, &mut b[..16 * BLOCK])?;
     }

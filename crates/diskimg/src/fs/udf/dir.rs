@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 pub(super) const MAX_DIR_SIZE: u64 = 64 * 1024 * 1024;
 
 /// File characteristics (4/14.4.3).
-pub(super) mod characteristics {
+pub(crate) mod characteristics {
     pub const DIRECTORY: u8 = 2;
     pub const DELETED: u8 = 4;
     pub const PARENT: u8 = 8;

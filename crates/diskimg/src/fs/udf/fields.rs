@@ -100,7 +100,7 @@ pub(super) fn revision_string(rev: u16) -> String {
 }
 
 /// A 12-byte timestamp (1/7.3) in UTC; `None` when unset or out of range.
-pub(super) fn timestamp(b: &[u8]) -> Option<Timestamp> {
+pub(crate) fn timestamp(b: &[u8]) -> Option<Timestamp> {
     let type_tz = le16(b, 0);
     let year = i16::from_le_bytes([b[2], b[3]]);
     let (month, day, hour, minute, second) = (b[4], b[5], b[6], b[7], b[8]);
@@ -132,7 +132,7 @@ pub(super) fn timestamp(b: &[u8]) -> Option<Timestamp> {
 
 /// OSTA CS0 "compressed Unicode" (UDF 2.1.1): a compression id (8 or 16; 254 and 255 are
 /// the same with the UDF 2.50 meaning "deleted"), then 8-bit code points or UTF-16BE units.
-pub(super) fn cs0(b: &[u8]) -> String {
+pub(crate) fn cs0(b: &[u8]) -> String {
     let Some((&id, body)) = b.split_first() else {
         return String::new();
     };
@@ -152,7 +152,7 @@ pub(super) fn cs0(b: &[u8]) -> String {
 
 /// An OSTA CS0 `dstring` (1/7.2.12): the last byte holds the length used, compression id
 /// included.
-pub(super) fn dstring(field: &[u8]) -> String {
+pub(crate) fn dstring(field: &[u8]) -> String {
     let Some((&used, body)) = field.split_last() else {
         return String::new();
     };

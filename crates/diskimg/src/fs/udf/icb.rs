@@ -16,9 +16,10 @@ use std::collections::HashSet;
 pub(super) const MAX_ICB_CHAIN: usize = 1024;
 
 /// File types of the ICB tag (4/14.6.6 and UDF 2.3.5.2).
-pub(super) mod file_type {
+pub(crate) mod file_type {
     pub const UNSPECIFIED: u8 = 0;
     pub const DIRECTORY: u8 = 4;
+    pub const REGULAR: u8 = 5;
     pub const BLOCK_DEVICE: u8 = 6;
     pub const CHAR_DEVICE: u8 = 7;
     pub const FIFO: u8 = 9;

@@ -36,6 +36,17 @@ mod volume;
 pub use detect::has_nsr;
 pub use open::{DESCRIPTOR, open_volume};
 
+/// What the UDF writer (`build::udf`) shares with this reader: descriptor tag identifiers, the
+/// tag checksum and CRC, ICB file types and file characteristics; in tests, the decoders that
+/// check what the writer encodes.
+pub(crate) mod spec {
+    pub(crate) use super::dir::characteristics;
+    #[cfg(test)]
+    pub(crate) use super::fields::{cs0, dstring, timestamp};
+    pub(crate) use super::icb::file_type;
+    pub(crate) use super::tag::{TAG_LEN, checksum, crc_itu_t, id};
+}
+
 use crate::device::DeviceRef;
 use crate::error::{Error, Result};
 use crate::fs::{DirEntry, FileExtent, FileSystem, FileType, Metadata, NodeId, Usage};

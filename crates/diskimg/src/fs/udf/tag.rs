@@ -6,12 +6,14 @@ use super::fields::{le16, le32};
 use crate::error::{Error, Result};
 
 /// Tag identifiers (3/7.2.1 and 4/7.2.1).
-pub(super) mod id {
+pub(crate) mod id {
     pub const PRIMARY_VOLUME: u16 = 1;
     pub const ANCHOR: u16 = 2;
     pub const VOLUME_POINTER: u16 = 3;
+    pub const IMPLEMENTATION_USE: u16 = 4;
     pub const PARTITION: u16 = 5;
     pub const LOGICAL_VOLUME: u16 = 6;
+    pub const UNALLOCATED_SPACE: u16 = 7;
     pub const TERMINATING: u16 = 8;
     pub const INTEGRITY: u16 = 9;
     pub const FILE_SET: u16 = 256;
@@ -24,7 +26,7 @@ pub(super) mod id {
 }
 
 /// Length of a tag.
-pub(super) const TAG_LEN: usize = 16;
+pub(crate) const TAG_LEN: usize = 16;
 
 /// A checked descriptor tag.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +35,7 @@ pub(super) struct Tag {
 }
 
 /// Sum of the tag bytes except the checksum itself (3/7.2.3).
-fn checksum(b: &[u8]) -> u8 {
+pub(crate) fn checksum(b: &[u8]) -> u8 {
     b[..TAG_LEN]
         .iter()
         .enumerate()
@@ -42,7 +44,7 @@ fn checksum(b: &[u8]) -> u8 {
 }
 
 /// CRC-ITU-T (x^16 + x^12 + x^5 + 1, initial 0, not reflected), as 1/7.2.6 defines it.
-pub(super) fn crc_itu_t(data: &[u8]) -> u16 {
+pub(crate) fn crc_itu_t(data: &[u8]) -> u16 {
     let mut crc = 0u16;
     for &byte in data {
         crc ^= u16::from(byte) << 8;
