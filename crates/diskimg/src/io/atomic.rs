@@ -9,6 +9,8 @@
 //! with [`commit_together`]: every file first gets a hidden name beside its target (a step
 //! that can fail without leaving anything behind), then each is renamed into place, the main
 //! file last, so the descriptor that names the others appears only when they are all there.
+//! If a rename fails half-way, the files of the set already renamed are removed again: a
+//! failed set leaves none of its files under their final names.
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use std::fs::{File, OpenOptions};
@@ -107,8 +109,8 @@ impl AtomicFile {
             .in_file(&self.target)
     }
 
-    /// Renames the staged file into place.
-    fn rename_into_place(mut self) -> Result<()> {
+    /// Renames the staged file into place; returns the final name.
+    fn rename_into_place(mut self) -> Result<PathBuf> {
         drop(self.file.take());
         let temp = self
             .temp
@@ -123,7 +125,8 @@ impl AtomicFile {
         std::fs::rename(&temp, &self.target).map_err(|e| {
             let _ = std::fs::remove_file(&temp);
             Error::from(e).with_file(&self.target)
-        })
+        })?;
+        Ok(std::mem::take(&mut self.target))
     }
 
     /// Gives the finished file its final name.
@@ -158,15 +161,26 @@ impl AtomicFile {
 
 /// Commits several files as one output: all are staged under hidden names first (nothing
 /// appears if that fails), then renamed into place in the order given, so the last file (the
-/// one that names the others) appears last. A rename can still fail half-way through the
-/// second step (the disk vanished): the files renamed before it stay.
+/// one that names the others) appears last. If a rename fails in that second step, the files
+/// of the set renamed before it are removed (the files not yet renamed are dropped, which
+/// removes them): nothing of the set stays under a final name. A file the set replaced is
+/// gone either way.
 pub fn commit_together(files: Vec<AtomicFile>) -> Result<()> {
     let mut files = files;
     for f in &mut files {
         f.stage()?;
     }
+    let mut placed: Vec<PathBuf> = Vec::with_capacity(files.len());
     for f in files {
-        f.rename_into_place()?;
+        match f.rename_into_place() {
+            Ok(target) => placed.push(target),
+            Err(e) => {
+                for p in placed {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
@@ -301,6 +315,21 @@ mod tests {
             assert_eq!(std::fs::read(dir.path().join(n)).unwrap(), n.as_bytes());
         }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        // A rename that fails half-way (the second target is a folder): the first file,
+        // already renamed, is removed again, and the third never appears.
+        let failing = tempfile::tempdir().unwrap();
+        std::fs::create_dir(failing.path().join("b")).unwrap();
+        std::fs::write(failing.path().join("b/inside"), b"x").unwrap();
+        let files: Vec<AtomicFile> = ["a", "b", "c"]
+            .iter()
+            .map(|n| AtomicFile::create(failing.path().join(n), true).unwrap())
+            .collect();
+        assert!(commit_together(files).is_err());
+        let left: Vec<_> = std::fs::read_dir(failing.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["b"]);
         // Dropped before the commit: nothing at all.
         let other = tempfile::tempdir().unwrap();
         let a = AtomicFile::create(other.path().join("a"), true).unwrap();

@@ -99,12 +99,13 @@ pub struct Output {
     companions: Arc<OutputCompanions>,
 }
 
-/// Companion files of an [`Output`]: each an [`AtomicFile`] beside the main one. When a new
-/// one is made, the earlier ones are given their hidden names and closed (writers finish the
-/// files of a set in order), so a set of a thousand extents does not hold a thousand
-/// descriptors open.
+/// Companion files of an [`Output`]: each an [`AtomicFile`] beside the main one, replacing a
+/// file of that name only when the output may replace. When a new one is made, the earlier
+/// ones are given their hidden names and closed (writers finish the files of a set in order),
+/// so a set of a thousand extents does not hold a thousand descriptors open.
 struct OutputCompanions {
     dir: PathBuf,
+    replace: bool,
     files: Mutex<Vec<AtomicFile>>,
 }
 
@@ -116,7 +117,7 @@ impl Companions for OutputCompanions {
             )));
         }
         let path = self.dir.join(name);
-        let file = AtomicFile::create(&path, true)?;
+        let file = AtomicFile::create(&path, self.replace)?;
         let clone = file
             .file()
             .try_clone()
@@ -133,9 +134,10 @@ impl Companions for OutputCompanions {
 }
 
 impl Output {
-    /// Starts writing `path` (replacing it when done, if it exists).
-    pub fn create(path: &Path) -> Result<Self> {
-        let file = AtomicFile::create(path, true)?;
+    /// Starts writing `path`; an existing file there is replaced when done if `replace`, else
+    /// it is an error now.
+    pub fn create(path: &Path, replace: bool) -> Result<Self> {
+        let file = AtomicFile::create(path, replace)?;
         let clone = file.file().try_clone().map_err(Error::from).in_file(path)?;
         let sink: Arc<dyn WriteAt> = Arc::new(FileSink::new(clone, path)?);
         let dir = path
@@ -148,6 +150,7 @@ impl Output {
             path: path.to_path_buf(),
             companions: Arc::new(OutputCompanions {
                 dir,
+                replace,
                 files: Mutex::new(Vec::new()),
             }),
         })
@@ -224,7 +227,7 @@ pub fn convert(
         }),
         options,
     };
-    let out = Output::create(output)?;
+    let out = Output::create(output, true)?;
     let writer = make_writer(desc, &out, &req)?;
     let stats = write_image(
         &src.device,
@@ -384,7 +387,7 @@ pub fn create_image(output: &Path, opts: &CreateOptions) -> Result<CreateSummary
         backing: backing.as_ref().map(|b| b.0.clone()),
         options: FormatOptions::parse(&opts.options)?,
     };
-    let out = Output::create(output)?;
+    let out = Output::create(output, true)?;
     let writer = make_writer(desc, &out, &req)?;
     writer.finish().in_file(output)?;
     let file_size = out.commit()?;
@@ -411,7 +414,7 @@ pub fn write_empty(
         backing,
         options,
     };
-    let out = Output::create(path)?;
+    let out = Output::create(path, true)?;
     let writer = make_writer(desc, &out, &req)?;
     writer.finish().in_file(path)?;
     out.commit()?;
@@ -434,7 +437,7 @@ pub fn rewrite(
         backing: backing.as_ref().map(|b| b.0.clone()),
         options,
     };
-    let out = Output::create(path)?;
+    let out = Output::create(path, true)?;
     let writer = make_writer(desc, &out, &req)?;
     let stats = write_image(
         device,
