@@ -13,7 +13,7 @@
 //! then      fixed: every payload block, in guest order (the file's holes read as zeros);
 //!           dynamic and differencing: payload blocks as the emission reaches them, and for
 //!           differencing disks each chunk's sector bitmap block once the emission has left
-//!           the chunk
+//!           the chunk; at the end, an empty bitmap block (a hole) for each chunk without one
 //! ```
 //!
 //! Blocks default to 32 MiB (2 MiB for differencing disks), as Hyper-V makes them
@@ -418,6 +418,23 @@ impl VhdxWriter {
         Ok(())
     }
 
+    /// Gives every chunk without a sector bitmap block an empty one: a block of the file left
+    /// as a hole (zeros: no sector here). [MS-VHDX] allows a chunk with none (its blocks then
+    /// all fall through), but libvhdi reads such a chunk's bitmap from the start of the file.
+    fn place_empty_bitmaps(&mut self) {
+        let chunks = self
+            .size
+            .div_ceil(self.block_size)
+            .div_ceil(self.chunk_ratio);
+        for chunk in 0..chunks {
+            let i = (chunk * (self.chunk_ratio + 1) + self.chunk_ratio) as usize;
+            if self.bat[i] == 0 {
+                self.bat[i] = state::SB_PRESENT | self.end;
+                self.end += SECTOR_BITMAP_BLOCK;
+            }
+        }
+    }
+
     /// The file offset of block `block`, allocated when new (dynamic and differencing).
     fn block(&mut self, block: u64) -> Result<u64> {
         if let Some((b, at, _)) = self.current {
@@ -515,11 +532,13 @@ impl ImageWriter for VhdxWriter {
     fn finish(mut self: Box<Self>) -> Result<()> {
         self.close_block();
         self.close_chunk()?;
+        if self.kind == Kind::Differencing {
+            self.place_empty_bitmaps();
+        }
         let sink = self.sink.clone();
-        let mut bat: Vec<u8> = self.bat.iter().flat_map(|e| e.to_le_bytes()).collect();
-        bat.resize(self.bat_region as usize, 0);
-        sink.write_at(BAT_OFFSET, &bat)?;
-        sink.write_at(METADATA_OFFSET, &self.metadata)?;
+        let bat: Vec<u8> = self.bat.iter().flat_map(|e| e.to_le_bytes()).collect();
+        write_nonzero_prefix(sink.as_ref(), BAT_OFFSET, &bat)?;
+        write_nonzero_prefix(sink.as_ref(), METADATA_OFFSET, &self.metadata)?;
         let regions = [
             RegionEntry {
                 guid: BAT_REGION,
@@ -542,6 +561,16 @@ impl ImageWriter for VhdxWriter {
         sink.write_at(0, &file_identifier_bytes(CREATOR))?;
         sink.set_size(self.end.max(BAT_OFFSET + self.bat_region))
     }
+}
+
+/// Writes `buf` at `at` up to its last non-zero 4 KiB: the rest of a region of the new file
+/// stays a hole, which reads as zeros (`finish` sizes the file past every region).
+fn write_nonzero_prefix(sink: &dyn WriteAt, at: u64, buf: &[u8]) -> Result<()> {
+    let used = buf
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| (i + 1).next_multiple_of(4096).min(buf.len()));
+    sink.write_at(at, &buf[..used])
 }
 
 /// What the file type identifier says made the file.
