@@ -88,7 +88,7 @@ pub struct ConvertArgs {
     /// Format option KEY=VALUE (repeatable, or comma-separated).
     #[arg(short = 'o', value_name = "KEY=VALUE")]
     pub options: Vec<String>,
-    /// Compress the data (formats that can: qcow2).
+    /// Compress the data (formats that can: qcow2; vmdk, as streamOptimized).
     #[arg(short = 'c', long = "compress")]
     pub compress: bool,
     /// Worker threads (default: the number of cores).

@@ -281,8 +281,8 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
-/// The libyal tool for a format, and what it calls the media size.
-fn libyal_media_size(format: &str, img: &Path) -> Option<String> {
+/// The output of the libyal info tool for a format (vhdiinfo, vmdkinfo), when installed.
+fn libyal_info(format: &str, img: &Path) -> Option<String> {
     let name = match format {
         "vhd" | "vhdx" => "vhdiinfo",
         "vmdk" => "vmdkinfo",
@@ -315,7 +315,7 @@ fn every_variant_passes_qemu_img_and_libyal() {
         check_output(&qemu, var, &src, &out, &dir);
         ok(diskimg().arg("compare").arg(&src).arg(&out));
         let want = var.virtual_size(size);
-        if let Some(text) = libyal_media_size(var.format, &out) {
+        if let Some(text) = libyal_info(var.format, &out) {
             assert!(text.contains(&format!("({want} bytes)")), "{label}: {text}");
         }
         // Mostly empty: the output holds little more than the 3.1 MiB of data.
@@ -694,7 +694,7 @@ fn failed_writes_leave_nothing() {
         let out = out_dir.join(format!("d.{}", var.format));
         let head = ["convert", "-q", "-O", var.format];
         let mut args: Vec<&std::ffi::OsStr> = head.iter().map(|s| s.as_ref()).collect();
-        args.extend(var.args.iter().map(|s| std::ffi::OsStr::new(s)));
+        args.extend(var.args.iter().map(std::ffi::OsStr::new));
         args.extend([bad.as_os_str(), out.as_os_str()]);
         let (code, err) = diskimg_status(&args);
         assert_ne!(code, 0, "{}", var.label());

@@ -98,7 +98,7 @@ impl AtomicFile {
     }
 
     /// Bytes written so far.
-    pub fn len(&self) -> Result<u64> {
+    pub fn written_len(&self) -> Result<u64> {
         let meta = match (&self.file, &self.temp) {
             (Some(f), _) => f.metadata(),
             (None, Some(t)) => std::fs::metadata(t),

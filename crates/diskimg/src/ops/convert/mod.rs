@@ -181,7 +181,7 @@ impl Output {
                 .unwrap_or_else(|p| p.into_inner()),
         );
         for f in &files {
-            size += f.len()?;
+            size += f.written_len()?;
         }
         files.push(self.file);
         commit_together(files)?;
