@@ -126,7 +126,7 @@ pub struct ConvertArgs {
     /// mode=MODE1/2352 (raw, the default from an ISO) or mode=MODE1/2048 (cooked).
     #[arg(short = 'o', value_name = "KEY=VALUE")]
     pub options: Vec<String>,
-    /// Compress the data (formats that can: qcow2).
+    /// Compress the data (formats that can: qcow2; vmdk, as streamOptimized).
     #[arg(short = 'c', long = "compress")]
     pub compress: bool,
     /// Disc outputs: one BIN file per track, named `NAME (Track N).bin` (CUE output).

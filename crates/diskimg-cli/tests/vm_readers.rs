@@ -410,6 +410,18 @@ fn open_err(path: &Path) -> diskimg::Error {
     }
 }
 
+/// A differencing image whose parent cannot be used still opens (so that it can be inspected
+/// and repaired with `rebase --unsafe`), says why in `backing_error`, and fails the reads that
+/// fall through to the parent: returns that read's error.
+fn chain_err(path: &Path) -> diskimg::Error {
+    let d = details(path)["details"].clone();
+    assert!(d["backing_error"].is_string(), "{}: {d}", path.display());
+    let img = Image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (c, _) = img.root.container.as_ref().expect("a container");
+    assert!(c.backing().is_some_and(|b| b.error.is_some()));
+    read_all(&c.device()).expect_err("reads through a missing parent")
+}
+
 /// Recomputes the checksum of the VHD structure at `at` (`len` bytes, checksum at `field`).
 fn vhd_fix_checksum(path: &Path, at: u64, len: usize, field: usize) {
     let mut d = std::fs::read(path).unwrap();
@@ -476,17 +488,17 @@ fn hostile_vhd() {
     let own_id = std::fs::read(&child).unwrap()[68..84].to_vec();
     patch(&child, 512 + 40, &own_id);
     vhd_fix_checksum(&child, 512, 1024, 36);
-    let e = open_err(&child);
+    let e = chain_err(&child);
     assert!(e.to_string().contains("loops"), "{e}");
     // A parent with another unique id (vhd_dynamic.vhd standing in for vhd_base.vhd).
     let t2 = tempdir();
     copy_to(&dir, &["vhd_child.vhd"], t2.path());
     std::fs::copy(dir.join("vhd_dynamic.vhd"), t2.path().join("vhd_base.vhd")).unwrap();
-    let e = open_err(&t2.path().join("vhd_child.vhd"));
+    let e = chain_err(&t2.path().join("vhd_child.vhd"));
     assert!(e.to_string().contains("unique id"), "{e}");
     // No parent at all.
     std::fs::remove_file(t2.path().join("vhd_base.vhd")).unwrap();
-    let e = open_err(&t2.path().join("vhd_child.vhd"));
+    let e = chain_err(&t2.path().join("vhd_child.vhd"));
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("vhd_base.vhd"), "{e}");
 }
@@ -507,7 +519,7 @@ fn hostile_vdi() {
     patch(&p, 0x170, &(1u64 << 60).to_le_bytes());
     assert_eq!(open_err(&p).kind(), ErrorKind::Corrupt);
     // The child's parent is not in its folder (vdi_dynamic.vdi has another UUID).
-    let e = open_err(&t.path().join("vdi_child.vdi"));
+    let e = chain_err(&t.path().join("vdi_child.vdi"));
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("UUID"), "{e}");
 }
@@ -617,7 +629,7 @@ fn hostile_vmdk() {
     let at = d.windows(10).position(|w| w == b"parentCID=").unwrap() + 10;
     d[at..at + 8].copy_from_slice(b"01234567");
     std::fs::write(&snap, d).unwrap();
-    let e = open_err(&snap);
+    let e = chain_err(&snap);
     assert!(e.to_string().contains("content id"), "{e}");
     // A snapshot that is its own parent.
     let own = t.path().join("loop.vmdk");
@@ -626,8 +638,10 @@ fn hostile_vmdk() {
         "# Disk DescriptorFile\nCID=1\nparentCID=1\ncreateType=\"monolithicFlat\"\nparentFileNameHint=\"loop.vmdk\"\nRW 2048 ZERO\n",
     )
     .unwrap();
-    let e = open_err(&own);
-    assert!(e.to_string().contains("loops"), "{e}");
+    // It opens (its ZERO extent never falls through to the parent), and says why.
+    let d = details(&own)["details"].clone();
+    let e = d["backing_error"].as_str().unwrap_or_default();
+    assert!(e.contains("loops"), "{d}");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -652,7 +666,7 @@ fn public_samples() {
         dev.read_exact_at(0, &mut ours).unwrap();
         assert_eq!(ours, want[..ours.len()], "{name}");
     }
-    let e = open_err(&dfvfs.join("fat-differential.vhd"));
+    let e = chain_err(&dfvfs.join("fat-differential.vhd"));
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("fat-parent.vhd"), "{e}");
 }

@@ -64,6 +64,36 @@ pub(crate) fn guid_le(g: &[u8; 16]) -> String {
     uuid_be(&u)
 }
 
+/// 16 random bytes made a version 4 UUID in RFC 4122 byte order (VHD unique ids).
+pub(crate) fn random_uuid_be() -> crate::Result<[u8; 16]> {
+    let mut u = [0u8; 16];
+    getrandom::fill(&mut u).map_err(|e| {
+        crate::Error::new(
+            crate::ErrorKind::Io,
+            format!("no random numbers for a new identifier: {e}"),
+        )
+    })?;
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    Ok(u)
+}
+
+/// A random version 4 GUID stored the Microsoft way (VHDX, VDI).
+pub(crate) fn random_guid_le() -> crate::Result<[u8; 16]> {
+    let mut g = random_uuid_be()?;
+    g[0..4].reverse();
+    g[4..6].reverse();
+    g[6..8].reverse();
+    Ok(g)
+}
+
+/// Seconds since 1970-01-01 UTC, now.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// UTF-16 text (little- or big-endian) up to the first NUL.
 pub(crate) fn utf16(b: &[u8], big_endian: bool) -> String {
     let units: Vec<u16> = b

@@ -5,11 +5,12 @@
 //! `commit` and `rebase` work on. A file that no container recognises is raw: its bytes are
 //! the device.
 //!
-//! [`open_backing`] is what every overlay format (qcow2, and VHD/VHDX/VDI/VMDK differencing
-//! images) uses to open its parent: the recorded name is resolved against the overlay's folder,
-//! the chain is bounded by [`MAX_BACKING_CHAIN`], and a file met twice in one chain is a loop,
-//! reported as corrupt instead of followed.
+//! [`open_backing`] opens a backing file recorded by name and format (qcow2), by the one chain
+//! policy of [`super::chain`] (lookup, [`MAX_BACKING_CHAIN`], loops); differencing VHD, VHDX,
+//! VDI and VMDK images find their parents by identity through the same module.
 
+pub use super::chain::MAX_BACKING_CHAIN;
+use super::chain::{Lookup, candidates, enter};
 use super::{BackingInfo, ChainEntry, Container, OpenContext};
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
@@ -17,9 +18,6 @@ use crate::format::{Confidence, FormatDescriptor, HEAD_LEN, Opener, ProbeInput, 
 use crate::io::{FileSource, ReadAt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Longest backing chain followed (overlays above the base, base included).
-pub const MAX_BACKING_CHAIN: usize = 64;
 
 /// An image file opened down to its guest device.
 pub struct OpenedImage {
@@ -118,24 +116,16 @@ pub fn probe_container(device: &DeviceRef) -> Result<Option<&'static FormatDescr
 }
 
 /// Resolves a backing name recorded in the overlay opened with `ctx`: absolute names as they
-/// are, relative names against the overlay's folder.
+/// are, relative names against the overlay's folder ([`Lookup::Exact`]).
 pub fn resolve_backing_name(ctx: &OpenContext, name: &str) -> Option<PathBuf> {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return Some(p.to_path_buf());
-    }
-    let dir = ctx.path.as_ref()?.parent()?;
-    Some(if dir.as_os_str().is_empty() {
-        p.to_path_buf()
-    } else {
-        dir.join(p)
-    })
+    candidates(ctx, name, Lookup::Exact).into_iter().next()
 }
 
 /// Opens the backing file `name` (format `format` if recorded) of the overlay opened with
-/// `ctx`. Never fails: a backing file that cannot be opened is described in
-/// [`BackingInfo::error`] and has no device, so that `info` still describes the overlay;
-/// reading the overlay where it falls through to the missing backing file is the error.
+/// `ctx`, by the policy of [`super::chain`]. Never fails: a backing file that cannot be
+/// opened is described in [`BackingInfo::error`] and has no device, so that `info` still
+/// describes the overlay; reading the overlay where it falls through to the missing backing
+/// file is the error.
 pub fn open_backing(ctx: &OpenContext, name: &str, format: Option<&str>) -> BackingInfo {
     let mut info = BackingInfo {
         name: name.to_owned(),
@@ -146,9 +136,8 @@ pub fn open_backing(ctx: &OpenContext, name: &str, format: Option<&str>) -> Back
         chain: Vec::new(),
         error: None,
     };
-    match try_open_backing(ctx, name, format, &mut info) {
-        Ok(()) => {}
-        Err(e) => info.error = Some(e.to_string()),
+    if let Err(e) = try_open_backing(ctx, name, format, &mut info) {
+        info.error = Some(e.to_string());
     }
     info
 }
@@ -166,8 +155,7 @@ fn try_open_backing(
         )
     })?;
     info.path = Some(path.clone());
-    let canon = path
-        .canonicalize()
+    path.canonicalize()
         .map_err(Error::from)
         .in_file(&path)
         .map_err(|e| {
@@ -176,31 +164,7 @@ fn try_open_backing(
                 format!("backing file '{name}' not found: {}", e.message()),
             )
         })?;
-    let mut overlays = ctx.overlays.clone();
-    if let Some(own) = ctx.path.as_ref().and_then(|p| p.canonicalize().ok()) {
-        if overlays.last() != Some(&own) {
-            overlays.push(own);
-        }
-    }
-    if overlays.contains(&canon) {
-        let chain: Vec<String> = overlays
-            .iter()
-            .chain(std::iter::once(&canon))
-            .map(|p| p.display().to_string())
-            .collect();
-        return Err(Error::new(
-            ErrorKind::Corrupt,
-            format!("backing chain loops: {}", chain.join(" -> ")),
-        )
-        .with_structure("backing file"));
-    }
-    if overlays.len() >= MAX_BACKING_CHAIN {
-        return Err(Error::new(
-            ErrorKind::LimitExceeded,
-            format!("backing chain is longer than {MAX_BACKING_CHAIN} images"),
-        )
-        .with_structure("backing file"));
-    }
+    let parent = enter(ctx, &path)?;
     let format = match format {
         Some(f) if by_name(f).is_none() && !f.eq_ignore_ascii_case("raw") => {
             return Err(Error::unsupported(
@@ -209,11 +173,6 @@ fn try_open_backing(
             ));
         }
         f => f,
-    };
-    let parent = OpenContext {
-        path: ctx.path.clone(),
-        depth: ctx.depth,
-        overlays,
     };
     let opened = open_with(&path, format, &parent)?;
     info.format = Some(opened.format);

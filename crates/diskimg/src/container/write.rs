@@ -48,11 +48,22 @@
 //!   (an [`AtomicFile`](crate::io::AtomicFile) renamed into place).
 //!
 //! A writer never reads its source: it only sees what the pipeline hands it, so the same
-//! writer serves `convert`, `create` (no units at all), `commit` and `rebase`.
+//! writer serves `convert`, `create` (no units at all), `commit` and `rebase`. A writer of a
+//! differencing image may read its *backing file's* header ([`BackingRef::path`]) to record
+//! the parent's identity (VHD unique id, VHDX data write GUID, VDI UUIDs, VMDK content id).
+//!
+//! # Where a writer writes
+//!
+//! A [`WriteTarget`] holds the sink of the image file, its final name, and, for formats made
+//! of several files (a VMDK descriptor with its extent files), [`Companions`]: more files
+//! beside the image that appear only when the whole output is committed
+//! ([`commit_together`](crate::io::commit_together): extents first, the descriptor naming
+//! them last).
 
 use crate::error::{Error, Result};
-use crate::io::WriteAt;
-use std::sync::Arc;
+use crate::io::{MemorySink, WriteAt};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 /// What to create: the guest-visible shape of the new image and the user's options.
 #[derive(Debug, Clone, Default)]
@@ -68,23 +79,137 @@ pub struct CreateRequest {
 }
 
 /// A backing file as an overlay records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BackingRef {
     /// The name stored in the overlay: a path, relative to the overlay's folder or absolute.
     pub name: String,
     /// The backing file's format (`qcow2`, `raw`, ...), when known.
     pub format: Option<String>,
+    /// Where the backing file is on this host (as found from the current folder), when known:
+    /// differencing formats read the parent's identity from it and record its absolute path.
+    pub path: Option<PathBuf>,
 }
 
-/// Makes a writer that writes a new image into a sink (empty, positioned writes).
-pub type CreateFn = fn(Arc<dyn WriteAt>, &CreateRequest) -> Result<Box<dyn ImageWriter>>;
+impl BackingRef {
+    /// A backing file recorded as `name`, found at `path`.
+    pub fn new(name: impl Into<String>, format: Option<String>, path: Option<PathBuf>) -> Self {
+        BackingRef {
+            name: name.into(),
+            format,
+            path,
+        }
+    }
+
+    /// The host path of the backing file, or an error naming what needs it.
+    pub fn host_path(&self, format: &'static str) -> Result<&std::path::Path> {
+        self.path.as_deref().ok_or_else(|| {
+            Error::invalid_input(format!(
+                "the backing file '{}' must be found on this host to record its identity",
+                self.name
+            ))
+            .with_format(format)
+        })
+    }
+}
+
+/// Files written beside the image and committed with it.
+pub trait Companions: Send + Sync {
+    /// Creates the file `name` (a plain file name) beside the image.
+    fn create(&self, name: &str) -> Result<Arc<dyn WriteAt>>;
+}
+
+/// Where a writer writes one image.
+#[derive(Clone)]
+pub struct WriteTarget {
+    /// The image file (the descriptor, for formats made of several files).
+    pub sink: Arc<dyn WriteAt>,
+    /// The image file's final name without its folder (`disk.vmdk`), when known: formats made
+    /// of several files name the others after it.
+    pub name: Option<String>,
+    /// Makes the other files of a format made of several, when the output can hold them.
+    pub companions: Option<Arc<dyn Companions>>,
+}
+
+impl WriteTarget {
+    /// A target that is one sink and nothing else.
+    pub fn single(sink: Arc<dyn WriteAt>) -> Self {
+        WriteTarget {
+            sink,
+            name: None,
+            companions: None,
+        }
+    }
+
+    /// The companion file `name`, or an error when the output cannot hold more than one file.
+    pub fn companion(&self, format: &'static str, name: &str) -> Result<Arc<dyn WriteAt>> {
+        match &self.companions {
+            Some(c) => c.create(name),
+            None => Err(Error::unsupported(
+                format,
+                "this output holds one file; the chosen subformat needs several",
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for WriteTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTarget")
+            .field("name", &self.name)
+            .field("companions", &self.companions.is_some())
+            .finish()
+    }
+}
+
+/// Companion files kept in memory (tests, fuzzing).
+#[derive(Default)]
+pub struct MemoryCompanions {
+    files: Mutex<Vec<(String, Arc<MemorySink>)>>,
+}
+
+impl MemoryCompanions {
+    /// The companion `name`, if one was created.
+    pub fn get(&self, name: &str) -> Option<Arc<MemorySink>> {
+        self.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Names of the companions created, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+}
+
+impl Companions for MemoryCompanions {
+    fn create(&self, name: &str) -> Result<Arc<dyn WriteAt>> {
+        let sink = Arc::new(MemorySink::new());
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if files.iter().any(|(n, _)| n == name) {
+            return Err(Error::invalid_input(format!("companion {name} made twice")));
+        }
+        files.push((name.to_owned(), sink.clone()));
+        Ok(sink)
+    }
+}
+
+/// Makes a writer that writes a new image into a target (empty, positioned writes).
+pub type CreateFn = fn(WriteTarget, &CreateRequest) -> Result<Box<dyn ImageWriter>>;
 
 /// Rewrites the backing file recorded in an existing image in place.
 pub type SetBackingFn = fn(&dyn WriteAt, Option<&BackingRef>) -> Result<()>;
 
 /// A registered format's ability to create images.
 pub struct CreateHook {
-    /// Makes a writer that writes a new image into `sink` (empty, positioned writes).
+    /// Makes a writer that writes a new image into a target (empty, positioned writes).
     pub create: CreateFn,
     /// The `-o` keys the writer takes, with one line of help each.
     pub options: &'static [OptionHelp],

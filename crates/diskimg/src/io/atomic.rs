@@ -4,6 +4,13 @@
 //! beside the target, and only [`commit`](AtomicFile::commit) gives it the final name (a link or
 //! a rename, each atomic). If the work fails or the value is dropped without a commit, nothing
 //! remains: a failure never leaves a half-written file under the final name.
+//!
+//! An image made of several files (a VMDK descriptor and its extents) is committed as a set
+//! with [`commit_together`]: every file first gets a hidden name beside its target (a step
+//! that can fail without leaving anything behind), then each is renamed into place, the main
+//! file last, so the descriptor that names the others appears only when they are all there.
+//! If a rename fails half-way, the files of the set already renamed are removed again: a
+//! failed set leaves none of its files under their final names.
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use std::fs::{File, OpenOptions};
@@ -32,10 +39,7 @@ impl AtomicFile {
                     .with_file(&target),
             );
         }
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = target_dir(&target);
         if let Some(file) = nameless::create(&dir) {
             return Ok(AtomicFile {
                 file: Some(file),
@@ -70,6 +74,64 @@ impl AtomicFile {
         &self.target
     }
 
+    /// Gives a nameless file a hidden temporary name beside its target (a no-op for a file
+    /// that has one), so that only a rename is left to do.
+    fn stage(&mut self) -> Result<()> {
+        if self.temp.is_some() {
+            return Ok(());
+        }
+        let file = self.file.as_ref().ok_or_else(|| {
+            Error::new(ErrorKind::Io, "a released file has a temporary name")
+                .with_file(&self.target)
+        })?;
+        let temp = temp_name(&target_dir(&self.target));
+        nameless::link(file, &temp)
+            .map_err(Error::from)
+            .in_file(&temp)?;
+        self.temp = Some(temp);
+        Ok(())
+    }
+
+    /// Gives the file a hidden name and closes it, so that an output of many files does not
+    /// hold a descriptor for each until the end; [`commit_together`] renames it later.
+    pub fn release(&mut self) -> Result<()> {
+        self.stage()?;
+        drop(self.file.take());
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written_len(&self) -> Result<u64> {
+        let meta = match (&self.file, &self.temp) {
+            (Some(f), _) => f.metadata(),
+            (None, Some(t)) => std::fs::metadata(t),
+            (None, None) => return Ok(0),
+        };
+        meta.map(|m| m.len())
+            .map_err(Error::from)
+            .in_file(&self.target)
+    }
+
+    /// Renames the staged file into place; returns the final name.
+    fn rename_into_place(mut self) -> Result<PathBuf> {
+        drop(self.file.take());
+        let temp = self
+            .temp
+            .take()
+            .expect("a staged file has a temporary name");
+        if !self.replace && self.target.symlink_metadata().is_ok() {
+            let _ = std::fs::remove_file(&temp);
+            return Err(
+                Error::new(ErrorKind::AlreadyExists, "output exists").with_file(&self.target)
+            );
+        }
+        std::fs::rename(&temp, &self.target).map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            Error::from(e).with_file(&self.target)
+        })?;
+        Ok(std::mem::take(&mut self.target))
+    }
+
     /// Gives the finished file its final name.
     pub fn commit(mut self) -> Result<()> {
         let file = self.file.take().expect("the file is open until commit");
@@ -97,6 +159,39 @@ impl AtomicFile {
             let _ = std::fs::remove_file(&temp);
             Error::from(e).with_file(&self.target)
         })
+    }
+}
+
+/// Commits several files as one output: all are staged under hidden names first (nothing
+/// appears if that fails), then renamed into place in the order given, so the last file (the
+/// one that names the others) appears last. If a rename fails in that second step, the files
+/// of the set renamed before it are removed (the files not yet renamed are dropped, which
+/// removes them): nothing of the set stays under a final name. A file the set replaced is
+/// gone either way.
+pub fn commit_together(files: Vec<AtomicFile>) -> Result<()> {
+    let mut files = files;
+    for f in &mut files {
+        f.stage()?;
+    }
+    let mut placed: Vec<PathBuf> = Vec::with_capacity(files.len());
+    for f in files {
+        match f.rename_into_place() {
+            Ok(target) => placed.push(target),
+            Err(e) => {
+                for p in placed {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn target_dir(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
     }
 }
 
@@ -203,5 +298,46 @@ mod tests {
         c.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"again");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_set_appears_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = ["d-s001.vmdk", "d-s002.vmdk", "d.vmdk"];
+        let files: Vec<AtomicFile> = names
+            .iter()
+            .map(|n| {
+                let f = AtomicFile::create(dir.path().join(n), true).unwrap();
+                f.file().write_all(n.as_bytes()).unwrap();
+                f
+            })
+            .collect();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        commit_together(files).unwrap();
+        for n in names {
+            assert_eq!(std::fs::read(dir.path().join(n)).unwrap(), n.as_bytes());
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+        // A rename that fails half-way (the second target is a folder): the first file,
+        // already renamed, is removed again, and the third never appears.
+        let failing = tempfile::tempdir().unwrap();
+        std::fs::create_dir(failing.path().join("b")).unwrap();
+        std::fs::write(failing.path().join("b/inside"), b"x").unwrap();
+        let files: Vec<AtomicFile> = ["a", "b", "c"]
+            .iter()
+            .map(|n| AtomicFile::create(failing.path().join(n), true).unwrap())
+            .collect();
+        assert!(commit_together(files).is_err());
+        let left: Vec<_> = std::fs::read_dir(failing.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["b"]);
+        // Dropped before the commit: nothing at all.
+        let other = tempfile::tempdir().unwrap();
+        let a = AtomicFile::create(other.path().join("a"), true).unwrap();
+        let b = AtomicFile::create(other.path().join("b"), true).unwrap();
+        drop((a, b));
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
     }
 }

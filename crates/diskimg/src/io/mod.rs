@@ -25,7 +25,7 @@ mod memory;
 mod slice;
 mod write;
 
-pub use atomic::AtomicFile;
+pub use atomic::{AtomicFile, commit_together};
 pub use cache::BlockCache;
 pub use cursor::ReadAtCursor;
 pub use file::FileSource;

@@ -3,7 +3,6 @@
 //! panic, a hang or an unbounded allocation is the bug being looked for.
 
 use crate::container::Container;
-use crate::container::chain::Chain;
 use crate::container::vdi::Vdi;
 use crate::container::vhd::Vhd;
 use crate::container::vhdx::Vhdx;
@@ -56,7 +55,7 @@ pub fn run_target(name: &str, data: &[u8]) {
         }
         "vhd" | "vhdx" | "vdi" | "vmdk" => {
             let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
-            let chain = Chain::default();
+            let chain = crate::container::OpenContext::default();
             let opened: Option<Box<dyn Container>> = match name {
                 "vhd" => Vhd::open(file, &chain).ok().map(|c| Box::new(c) as _),
                 "vhdx" => Vhdx::open(file, &chain).ok().map(|c| Box::new(c) as _),

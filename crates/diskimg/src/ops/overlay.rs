@@ -35,19 +35,26 @@ fn descriptor(img: &OpenedImage) -> Result<&'static FormatDescriptor> {
     Ok(d)
 }
 
-/// Options that make a rewritten image like `img` (cluster size, compat level), where the
-/// format's writer takes them.
+/// Options that make a rewritten image like `img` (cluster size, compat level, subformat,
+/// block and sector size), where the format's writer takes them. A differencing subformat is
+/// left out: whether the rewritten image has a parent is decided by the backing file given.
 pub fn similar_options(img: &OpenedImage, desc: &FormatDescriptor) -> FormatOptions {
     let mut o = FormatOptions::default();
     let Some(c) = &img.container else { return o };
     let details = c.details();
     let known = desc.create.map_or(&[][..], |h| h.options);
-    for key in ["cluster_size", "compat", "subformat", "block_size"] {
+    for key in [
+        "cluster_size",
+        "compat",
+        "subformat",
+        "block_size",
+        "logical_sector_size",
+    ] {
         if !known.iter().any(|k| k.key == key) {
             continue;
         }
         match details.get(key) {
-            Some(serde_json::Value::String(s)) => o.set(key, s.clone()),
+            Some(serde_json::Value::String(s)) if s != "differencing" => o.set(key, s.clone()),
             Some(serde_json::Value::Number(n)) => o.set(key, n.to_string()),
             _ => {}
         }
@@ -74,10 +81,11 @@ fn backing_of(img: &OpenedImage) -> Result<(BackingRef, PathBuf, crate::device::
         .clone()
         .ok_or_else(|| Error::not_found("backing file"))?;
     Ok((
-        BackingRef {
-            name: b.name.clone(),
-            format: b.recorded_format.clone().or(b.format.map(str::to_owned)),
-        },
+        BackingRef::new(
+            b.name.clone(),
+            b.recorded_format.clone().or(b.format.map(str::to_owned)),
+            Some(path.clone()),
+        ),
         path,
         device,
     ))
@@ -143,10 +151,11 @@ pub fn rebase(
         Some(b) => {
             let opened = open_image(b, new_base_format)?;
             Some((
-                BackingRef {
-                    name: backing_name_for(path, b)?,
-                    format: Some(opened.format.to_owned()),
-                },
+                BackingRef::new(
+                    backing_name_for(path, b)?,
+                    Some(opened.format.to_owned()),
+                    Some(b.to_path_buf()),
+                ),
                 opened.device,
             ))
         }
@@ -183,11 +192,11 @@ pub fn rebase_unsafe(
                 Some(f) => Some(f.to_owned()),
                 None => open_image(b, None).ok().map(|o| o.format.to_owned()),
             };
-            Some(BackingRef {
-                name: backing_name_for(path, b)
-                    .unwrap_or_else(|_| b.to_string_lossy().into_owned()),
+            Some(BackingRef::new(
+                backing_name_for(path, b).unwrap_or_else(|_| b.to_string_lossy().into_owned()),
                 format,
-            })
+                Some(b.to_path_buf()),
+            ))
         }
         None => None,
     };

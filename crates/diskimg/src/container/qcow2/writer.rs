@@ -27,7 +27,7 @@ use super::read_header;
 use super::refcount;
 use super::table::{COMPRESSED, COPIED, ZERO};
 use crate::container::write::{
-    BackingRef, CreateHook, CreateRequest, ImageWriter, OptionHelp, UnitEncoder,
+    BackingRef, CreateHook, CreateRequest, ImageWriter, OptionHelp, UnitEncoder, WriteTarget,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::WriteAt;
@@ -178,6 +178,7 @@ fn backing_of(req: &CreateRequest) -> Option<BackingRef> {
                 .get("backing_fmt")
                 .map(str::to_owned)
                 .or_else(|| req.backing.as_ref().and_then(|b| b.format.clone())),
+            path: None,
         }),
         None => req.backing.clone().map(|mut b| {
             if let Some(f) = o.get("backing_fmt") {
@@ -188,10 +189,10 @@ fn backing_of(req: &CreateRequest) -> Option<BackingRef> {
     }
 }
 
-fn create(sink: Arc<dyn WriteAt>, req: &CreateRequest) -> Result<Box<dyn ImageWriter>> {
+fn create(target: WriteTarget, req: &CreateRequest) -> Result<Box<dyn ImageWriter>> {
     let s = Qcow2Settings::from_request(req)?;
     Ok(Box::new(Qcow2Writer::new(
-        sink,
+        target.sink,
         req.size,
         &s,
         backing_of(req),
@@ -645,7 +646,7 @@ mod tests {
                     options: FormatOptions::parse(opts).unwrap(),
                 };
                 let sink = std::sync::Arc::new(MemorySink::new());
-                let w = create(sink.clone(), &req).unwrap();
+                let w = create(WriteTarget::single(sink.clone()), &req).unwrap();
                 write_image(&src, w, None, 2, &NoProgress).unwrap();
                 let file: DeviceRef = std::sync::Arc::new(MemorySource::new(sink.to_vec()));
                 let img = Qcow2::open(file, &OpenContext::default()).unwrap();

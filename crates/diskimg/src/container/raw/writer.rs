@@ -1,7 +1,7 @@
 //! The sparse raw writer.
 
 use super::FORMAT;
-use crate::container::write::{CreateHook, CreateRequest, ImageWriter};
+use crate::container::write::{CreateHook, CreateRequest, ImageWriter, WriteTarget};
 use crate::error::{Error, Result};
 use crate::io::WriteAt;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ pub(super) static HOOK: CreateHook = CreateHook {
     set_backing: None,
 };
 
-fn create(sink: Arc<dyn WriteAt>, req: &CreateRequest) -> Result<Box<dyn ImageWriter>> {
+fn create(target: WriteTarget, req: &CreateRequest) -> Result<Box<dyn ImageWriter>> {
     req.options.check_known(FORMAT, HOOK.options)?;
     if req.backing.is_some() {
         return Err(Error::unsupported(
@@ -31,7 +31,7 @@ fn create(sink: Arc<dyn WriteAt>, req: &CreateRequest) -> Result<Box<dyn ImageWr
         ));
     }
     Ok(Box::new(RawWriter {
-        sink,
+        sink: target.sink,
         size: req.size,
     }))
 }

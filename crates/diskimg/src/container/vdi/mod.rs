@@ -13,11 +13,12 @@
 
 pub mod header;
 mod map;
+pub mod writer;
 
 use crate::container::bytes::guid_le;
-use crate::container::chain::{self, Chain};
+use crate::container::chain::{self, Parent};
 use crate::container::mapped::MappedDevice;
-use crate::container::{Container, OpenContext};
+use crate::container::{BackingInfo, Container, OpenContext};
 use crate::device::{DeviceRef, Geometry};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
@@ -35,7 +36,7 @@ pub const MAX_DIR_SCAN: usize = 4096;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
-    create: None,
+    create: Some(&writer::HOOK),
     check: None,
     name: "vdi",
     description: "VirtualBox disk image (VDI)",
@@ -53,8 +54,7 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
 }
 
 fn open(device: DeviceRef, ctx: &OpenContext) -> Result<Box<dyn Container>> {
-    let chain = Chain::start(ctx.path.as_deref(), ctx.depth);
-    Ok(Box::new(Vdi::open(device, &chain)?))
+    Ok(Box::new(Vdi::open(device, ctx)?))
 }
 
 /// An opened VDI.
@@ -63,12 +63,14 @@ pub struct Vdi {
     header: VdiHeader,
     file_size: u64,
     parent: Option<(PathBuf, Box<Vdi>)>,
+    backing: Option<BackingInfo>,
     warnings: Vec<String>,
 }
 
 impl Vdi {
-    /// Opens the VDI in `file` as a member of `chain`.
-    pub(crate) fn open(file: DeviceRef, chain: &Chain) -> Result<Vdi> {
+    /// Opens the VDI in `file`; `ctx` says where it came from (to find a parent) and which
+    /// images are already open above it in a chain.
+    pub fn open(file: DeviceRef, ctx: &OpenContext) -> Result<Vdi> {
         let head = read_vec(file.as_ref(), 0, HEADER_LEN as u64, HEADER_LEN as u64)?;
         let h = VdiHeader::parse(&head)?;
         let blocks = h.disk_size.div_ceil(u64::from(h.block_size));
@@ -97,7 +99,14 @@ impl Vdi {
             .collect();
         let mut warnings = Vec::new();
         let parent = if h.image_type == ImageType::Differencing {
-            Some(open_parent(&h, chain, &mut warnings)?)
+            let found = find_parent(&h, ctx, &mut warnings);
+            Some(Parent::new(
+                ctx,
+                "vdi",
+                &format!("{{{}}}", guid_le(&h.uuid_link)),
+                h.disk_size,
+                found,
+            ))
         } else {
             None
         };
@@ -112,14 +121,19 @@ impl Vdi {
         };
         let device = Arc::new(MappedDevice::new(
             map,
-            parent.as_ref().map(|(_, p)| p.device.clone() as DeviceRef),
+            parent.as_ref().map(|p| p.device.clone()),
             Geometry { sector_size: 512 },
         ));
+        let (parent, backing) = match parent {
+            Some(p) => (p.found, Some(p.info)),
+            None => (None, None),
+        };
         Ok(Vdi {
             device,
             header: h,
             file_size: file.size(),
             parent,
+            backing,
             warnings,
         })
     }
@@ -130,14 +144,15 @@ impl Vdi {
     }
 }
 
-/// Searches the child's folder for the `.vdi` whose image UUID is the child's link UUID.
-fn open_parent(
+/// Searches the child's folder for the `.vdi` whose image UUID is the child's link UUID (a VDI
+/// records no parent path: VirtualBox keeps it in the machine's settings).
+fn find_parent(
     h: &VdiHeader,
-    chain: &Chain,
+    ctx: &OpenContext,
     warnings: &mut Vec<String>,
-) -> Result<(PathBuf, Box<Vdi>)> {
+) -> Result<(PathBuf, Vdi)> {
     let want = guid_le(&h.uuid_link);
-    let Some(child) = chain.current() else {
+    let Some(child) = ctx.path.as_deref() else {
         return Err(Error::unsupported(
             "vdi",
             format!(
@@ -145,7 +160,11 @@ fn open_parent(
             ),
         ));
     };
-    let dir = child.parent().unwrap_or(Path::new("."));
+    let own = std::fs::canonicalize(child).ok();
+    let dir = match child.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let mut looked = 0usize;
     let entries = std::fs::read_dir(dir).map_err(Error::from).in_file(dir)?;
     for e in entries.take(MAX_DIR_SCAN) {
@@ -154,8 +173,7 @@ fn open_parent(
         let is_vdi = path
             .extension()
             .is_some_and(|x| x.eq_ignore_ascii_case("vdi"));
-        if !is_vdi || !path.is_file() || std::fs::canonicalize(&path).ok().as_deref() == Some(child)
-        {
+        if !is_vdi || !path.is_file() || std::fs::canonicalize(&path).ok() == own {
             continue;
         }
         looked += 1;
@@ -180,9 +198,9 @@ fn open_parent(
                 guid_le(&h.uuid_parent)
             ));
         }
-        let sub = chain.enter("vdi", &path)?;
+        let sub = chain::enter(ctx, &path).map_err(|e| e.with_format("vdi"))?;
         let parent = Vdi::open(Arc::new(src), &sub).in_file(&path)?;
-        return Ok((path, Box::new(parent)));
+        return Ok((path, parent));
     }
     Err(Error::new(
         ErrorKind::NotFound,
@@ -202,6 +220,10 @@ impl Container for Vdi {
 
     fn device(&self) -> DeviceRef {
         self.device.clone()
+    }
+
+    fn backing(&self) -> Option<&BackingInfo> {
+        self.backing.as_ref()
     }
 
     fn details(&self) -> Value {
@@ -233,6 +255,9 @@ impl Container for Vdi {
         }
         if let Some((path, p)) = &self.parent {
             d["backing_chain"] = chain::backing_chain(path, p.as_ref());
+        }
+        if let Some(e) = self.backing.as_ref().and_then(|b| b.error.as_ref()) {
+            d["backing_error"] = json!(e);
         }
         if !self.warnings.is_empty() {
             d["warnings"] = json!(self.warnings);

@@ -144,6 +144,30 @@ impl VhdFooter {
         })
     }
 
+    /// The 512 bytes of this footer, its checksum computed (the `checksum` field is ignored).
+    pub fn to_bytes(&self) -> [u8; FOOTER_LEN] {
+        let mut b = [0u8; FOOTER_LEN];
+        b[..8].copy_from_slice(COOKIE);
+        b[8..12].copy_from_slice(&self.features.to_be_bytes());
+        b[12..16].copy_from_slice(&self.file_format_version.to_be_bytes());
+        b[16..24].copy_from_slice(&self.data_offset.to_be_bytes());
+        b[24..28].copy_from_slice(&self.time_stamp.to_be_bytes());
+        b[28..32].copy_from_slice(&self.creator_application);
+        b[32..36].copy_from_slice(&self.creator_version.to_be_bytes());
+        b[36..40].copy_from_slice(&self.creator_host_os);
+        b[40..48].copy_from_slice(&self.original_size.to_be_bytes());
+        b[48..56].copy_from_slice(&self.current_size.to_be_bytes());
+        b[56..58].copy_from_slice(&self.cylinders.to_be_bytes());
+        b[58] = self.heads;
+        b[59] = self.sectors_per_track;
+        b[60..64].copy_from_slice(&self.disk_type.value().to_be_bytes());
+        b[68..84].copy_from_slice(&self.unique_id);
+        b[84] = self.saved_state;
+        let c = checksum(&b);
+        b[64..68].copy_from_slice(&c.to_be_bytes());
+        b
+    }
+
     /// Bytes the CHS geometry addresses.
     pub fn chs_size(&self) -> u64 {
         u64::from(self.cylinders) * u64::from(self.heads) * u64::from(self.sectors_per_track) * 512

@@ -172,6 +172,37 @@ impl VhdDynamicHeader {
         })
     }
 
+    /// The 1024 bytes of this header, its checksum computed (the `checksum` field is ignored;
+    /// at most eight locators are written).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN as usize];
+        b[..8].copy_from_slice(COOKIE);
+        b[8..16].copy_from_slice(&self.data_offset.to_be_bytes());
+        b[16..24].copy_from_slice(&self.table_offset.to_be_bytes());
+        b[24..28].copy_from_slice(&self.header_version.to_be_bytes());
+        b[28..32].copy_from_slice(&self.max_table_entries.to_be_bytes());
+        b[32..36].copy_from_slice(&self.block_size.to_be_bytes());
+        b[40..56].copy_from_slice(&self.parent_unique_id);
+        b[56..60].copy_from_slice(&self.parent_time_stamp.to_be_bytes());
+        let name: Vec<u8> = self
+            .parent_unicode_name
+            .encode_utf16()
+            .take(255)
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        b[64..64 + name.len()].copy_from_slice(&name);
+        for (i, l) in self.parent_locators.iter().take(8).enumerate() {
+            let o = 576 + i * 24;
+            b[o..o + 4].copy_from_slice(&l.platform_code.to_be_bytes());
+            b[o + 4..o + 8].copy_from_slice(&l.platform_data_space.to_be_bytes());
+            b[o + 8..o + 12].copy_from_slice(&l.platform_data_length.to_be_bytes());
+            b[o + 16..o + 24].copy_from_slice(&l.platform_data_offset.to_be_bytes());
+        }
+        let c = checksum(&b);
+        b[36..40].copy_from_slice(&c.to_be_bytes());
+        b
+    }
+
     /// Bytes of the sector bitmap in front of each block: one bit per sector, padded to a
     /// whole sector.
     pub fn bitmap_size(&self) -> u64 {

@@ -18,12 +18,13 @@
 pub mod footer;
 pub mod header;
 mod map;
+pub mod writer;
 
-use crate::container::chain::{self, Chain};
+use crate::container::chain::{self, Candidate, Parent};
 use crate::container::mapped::MappedDevice;
-use crate::container::{Container, OpenContext, bytes::uuid_be};
+use crate::container::{BackingInfo, Container, OpenContext, bytes::uuid_be};
 use crate::device::{BlockDevice, DeviceRef, Geometry};
-use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
 use crate::io::{BlockCache, FileSource, ReadAt, read_vec};
 use footer::{DiskType, FOOTER_LEN, VhdFooter};
@@ -42,7 +43,7 @@ const META_CACHE: u64 = 4 << 20;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
-    create: None,
+    create: Some(&writer::HOOK),
     check: None,
     name: "vhd",
     description: "Virtual PC / Hyper-V virtual hard disk (VHD)",
@@ -96,8 +97,7 @@ fn describes(f: &VhdFooter, device: &dyn BlockDevice, footer_offset: u64) -> boo
 }
 
 fn open(device: DeviceRef, ctx: &OpenContext) -> Result<Box<dyn Container>> {
-    let chain = Chain::start(ctx.path.as_deref(), ctx.depth);
-    Ok(Box::new(Vhd::open(device, &chain)?))
+    Ok(Box::new(Vhd::open(device, ctx)?))
 }
 
 /// An opened VHD.
@@ -108,13 +108,14 @@ pub struct Vhd {
     header: Option<VhdDynamicHeader>,
     file_size: u64,
     parent: Option<(PathBuf, Box<Vhd>)>,
+    backing: Option<BackingInfo>,
     warnings: Vec<String>,
 }
 
 impl Vhd {
-    /// Opens the VHD in `file`; `chain` says where it came from (to find a parent) and what is
-    /// already open above it.
-    pub(crate) fn open(file: DeviceRef, chain: &Chain) -> Result<Vhd> {
+    /// Opens the VHD in `file`; `ctx` says where it came from (to find a parent) and which
+    /// images are already open above it in a chain.
+    pub fn open(file: DeviceRef, ctx: &OpenContext) -> Result<Vhd> {
         let mut warnings = Vec::new();
         let file_size = file.size();
         let (footer, footer_offset) = read_footer(file.as_ref(), &mut warnings)?;
@@ -179,15 +180,19 @@ impl Vhd {
             }
         };
         let parent = match (&header, footer.disk_type) {
-            (Some(h), DiskType::Differencing) => Some(open_parent(h, &file, chain)?),
+            (Some(h), DiskType::Differencing) => Some(open_parent(h, &file, ctx, size)?),
             _ => None,
         };
         let map = VhdMap::new(file, size, layout);
         let device = Arc::new(MappedDevice::new(
             map,
-            parent.as_ref().map(|(_, p)| p.device.clone() as DeviceRef),
+            parent.as_ref().map(|p| p.device.clone()),
             Geometry { sector_size: 512 },
         ));
+        let (parent, backing) = match parent {
+            Some(p) => (p.found, Some(p.info)),
+            None => (None, None),
+        };
         if footer.saved_state != 0 {
             warnings.push("the disk is in a saved state (a suspended virtual machine)".into());
         }
@@ -198,14 +203,20 @@ impl Vhd {
             header,
             file_size,
             parent,
+            backing,
             warnings,
         })
     }
 
-    /// Opens the VHD file at `path` as a member of `chain`.
-    fn open_path(path: &Path, chain: &Chain) -> Result<Vhd> {
+    /// Opens the VHD file at `path` as a member of the chain `ctx` describes.
+    fn open_path(path: &Path, ctx: &OpenContext) -> Result<Vhd> {
         let src: DeviceRef = Arc::new(FileSource::open(path)?);
-        Vhd::open(src, chain).in_file(path)
+        Vhd::open(src, ctx).in_file(path)
+    }
+
+    /// The dynamic disk header (dynamic and differencing disks).
+    pub fn header(&self) -> Option<&VhdDynamicHeader> {
+        self.header.as_ref()
     }
 
     /// The footer in use.
@@ -215,7 +226,10 @@ impl Vhd {
 }
 
 /// The footer at the end (512 or 511 bytes), else the copy at the start.
-fn read_footer(file: &dyn ReadAt, warnings: &mut Vec<String>) -> Result<(VhdFooter, u64)> {
+pub(crate) fn read_footer(
+    file: &dyn ReadAt,
+    warnings: &mut Vec<String>,
+) -> Result<(VhdFooter, u64)> {
     let size = file.size();
     let mut first_error = None;
     for len in [FOOTER_LEN as u64, FOOTER_LEN as u64 - 1] {
@@ -249,27 +263,10 @@ fn read_footer(file: &dyn ReadAt, warnings: &mut Vec<String>) -> Result<(VhdFoot
         .unwrap_or_else(|| Error::corrupt("vhd", "footer", 0, "file is smaller than a footer")))
 }
 
-/// Finds, opens and checks the parent of a differencing disk.
-fn open_parent(
-    h: &VhdDynamicHeader,
-    file: &DeviceRef,
-    chain: &Chain,
-) -> Result<(PathBuf, Box<Vhd>)> {
-    let expected = uuid_be(&h.parent_unique_id);
-    let what = format!(
-        "\"{}\" with unique id {expected}",
-        h.parent_unicode_name.trim()
-    );
-    let Some(child) = chain.current() else {
-        return Err(Error::unsupported(
-            "vhd",
-            format!(
-                "differencing disk inside another image: its parent {what} cannot be looked up"
-            ),
-        ));
-    };
+/// The parent locators' paths, relative ones first (they survive moving the pair of files
+/// together), then the parent's name.
+fn parent_references(h: &VhdDynamicHeader, file: &dyn ReadAt) -> Result<Vec<String>> {
     let mut refs = Vec::new();
-    // Relative locators first: they survive moving the pair of files together.
     let order = [
         header::platform::W2RU,
         header::platform::WI2R,
@@ -279,45 +276,43 @@ fn open_parent(
     ];
     for code in order {
         for l in h.parent_locators.iter().filter(|l| l.platform_code == code) {
-            if let Some(p) = l.read_path(file.as_ref())? {
+            if let Some(p) = l.read_path(file)? {
                 refs.push(p);
             }
         }
     }
     refs.push(h.parent_unicode_name.clone());
-    let mut tried: Vec<PathBuf> = Vec::new();
-    for r in &refs {
-        for c in chain::candidates(child, r) {
-            if !tried.contains(&c) {
-                tried.push(c);
-            }
-        }
-    }
-    let mut mismatched = Vec::new();
-    for path in tried.iter().filter(|p| p.is_file()) {
-        let sub = chain.enter("vhd", path)?;
-        let parent = Vhd::open_path(path, &sub)?;
-        if parent.footer.unique_id == h.parent_unique_id {
-            return Ok((path.clone(), Box::new(parent)));
-        }
-        mismatched.push(format!(
-            "{} has unique id {}",
-            path.display(),
-            uuid_be(&parent.footer.unique_id)
-        ));
-    }
-    if !mismatched.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Corrupt,
-            format!(
-                "parent {what} not found: {} (a parent that was replaced or modified)",
-                mismatched.join("; ")
-            ),
-        )
-        .with_format("vhd")
-        .with_structure("parent locator"));
-    }
-    Err(chain::find_existing("vhd", &tried, &what).unwrap_err())
+    Ok(refs)
+}
+
+/// Finds, opens and checks the parent of a differencing disk of `size` bytes. A locator that
+/// cannot be read is an error (the file is damaged); a parent that cannot be found or used is
+/// reported in the result.
+fn open_parent(
+    h: &VhdDynamicHeader,
+    file: &DeviceRef,
+    ctx: &OpenContext,
+    size: u64,
+) -> Result<Parent<Vhd>> {
+    let expected = uuid_be(&h.parent_unique_id);
+    let what = format!(
+        "\"{}\" with unique id {expected}",
+        h.parent_unicode_name.trim()
+    );
+    let refs = parent_references(h, file.as_ref())?;
+    let found = chain::find_parent(ctx, "vhd", &refs, &what, |path, sub| {
+        let parent = Vhd::open_path(path, sub)?;
+        Ok(if parent.footer.unique_id == h.parent_unique_id {
+            Candidate::Parent(parent)
+        } else {
+            Candidate::Other(format!(
+                "has unique id {}",
+                uuid_be(&parent.footer.unique_id)
+            ))
+        })
+    });
+    let recorded = refs.first().cloned().unwrap_or_default();
+    Ok(Parent::new(ctx, "vhd", &recorded, size, found))
 }
 
 impl Container for Vhd {
@@ -327,6 +322,10 @@ impl Container for Vhd {
 
     fn device(&self) -> DeviceRef {
         self.device.clone()
+    }
+
+    fn backing(&self) -> Option<&BackingInfo> {
+        self.backing.as_ref()
     }
 
     fn details(&self) -> Value {
@@ -383,6 +382,9 @@ impl Container for Vhd {
         if let Some((path, p)) = &self.parent {
             d["backing_chain"] = chain::backing_chain(path, p.as_ref());
         }
+        if let Some(e) = self.backing.as_ref().and_then(|b| b.error.as_ref()) {
+            d["backing_error"] = json!(e);
+        }
         if !self.warnings.is_empty() {
             d["warnings"] = json!(self.warnings);
         }
@@ -393,6 +395,7 @@ impl Container for Vhd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::io::MemorySource;
 
     /// A fixed disk of `n` bytes of pattern plus a footer.
@@ -422,7 +425,7 @@ mod tests {
             device: dev.as_ref(),
         };
         assert_eq!(probe(&probe_in), Confidence::CERTAIN);
-        let v = Vhd::open(dev, &Chain::default()).unwrap();
+        let v = Vhd::open(dev, &OpenContext::default()).unwrap();
         let d = v.device();
         assert_eq!(d.size(), 4096);
         let mut b = vec![0u8; 4096];
@@ -439,7 +442,7 @@ mod tests {
         let c = footer::checksum(&img[at..]);
         img[at + 64..at + 68].copy_from_slice(&c.to_be_bytes());
         let dev: DeviceRef = Arc::new(MemorySource::new(img));
-        let e = Vhd::open(dev, &Chain::default()).err().unwrap();
+        let e = Vhd::open(dev, &OpenContext::default()).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::Corrupt);
     }
 
@@ -451,7 +454,7 @@ mod tests {
         img[at + 56..at + 60].copy_from_slice(&[0, 3, 4, 10]); // 3 * 4 * 10 sectors
         let c = footer::checksum(&img[at..]);
         img[at + 64..at + 68].copy_from_slice(&c.to_be_bytes());
-        let v = Vhd::open(Arc::new(MemorySource::new(img)), &Chain::default()).unwrap();
+        let v = Vhd::open(Arc::new(MemorySource::new(img)), &OpenContext::default()).unwrap();
         let d = v.details();
         assert_eq!(d["virtual_size"], 64 * 1024);
         assert_eq!(d["qemu_virtual_size"], 3 * 4 * 10 * 512);

@@ -116,6 +116,23 @@ impl VhdxHeader {
         Ok(h)
     }
 
+    /// The 4 KiB of this header, its CRC-32C computed (`offset` is not stored).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN as usize];
+        b[..4].copy_from_slice(b"head");
+        b[8..16].copy_from_slice(&self.sequence_number.to_le_bytes());
+        b[16..32].copy_from_slice(&self.file_write_guid);
+        b[32..48].copy_from_slice(&self.data_write_guid);
+        b[48..64].copy_from_slice(&self.log_guid);
+        b[64..66].copy_from_slice(&self.log_version.to_le_bytes());
+        b[66..68].copy_from_slice(&self.version.to_le_bytes());
+        b[68..72].copy_from_slice(&self.log_length.to_le_bytes());
+        b[72..80].copy_from_slice(&self.log_offset.to_le_bytes());
+        let c = crc32c_without(&b, 4);
+        b[4..8].copy_from_slice(&c.to_le_bytes());
+        b
+    }
+
     /// The current header: the valid one with the larger sequence number.
     pub fn current(file: &dyn ReadAt, warnings: &mut Vec<String>) -> Result<VhdxHeader> {
         let a = VhdxHeader::read(file, HEADER_OFFSETS[0]);
@@ -146,6 +163,33 @@ pub struct RegionEntry {
     pub length: u32,
     /// Whether a reader must understand the region.
     pub required: bool,
+}
+
+/// The 64 KiB file type identifier with `creator`.
+pub fn file_identifier_bytes(creator: &str) -> Vec<u8> {
+    let mut b = vec![0u8; 64 * 1024];
+    b[..8].copy_from_slice(b"vhdxfile");
+    for (i, u) in creator.encode_utf16().take(255).enumerate() {
+        b[8 + i * 2..10 + i * 2].copy_from_slice(&u.to_le_bytes());
+    }
+    b
+}
+
+/// The 64 KiB region table holding `entries`, its CRC-32C computed.
+pub fn region_table_bytes(entries: &[RegionEntry]) -> Vec<u8> {
+    let mut b = vec![0u8; REGION_TABLE_LEN as usize];
+    b[..4].copy_from_slice(b"regi");
+    b[8..12].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+    for (i, e) in entries.iter().enumerate() {
+        let o = 16 + i * 32;
+        b[o..o + 16].copy_from_slice(&e.guid);
+        b[o + 16..o + 24].copy_from_slice(&e.file_offset.to_le_bytes());
+        b[o + 24..o + 28].copy_from_slice(&e.length.to_le_bytes());
+        b[o + 28..o + 32].copy_from_slice(&u32::from(e.required).to_le_bytes());
+    }
+    let c = crc32c_without(&b, 4);
+    b[4..8].copy_from_slice(&c.to_le_bytes());
+    b
 }
 
 /// Reads the region table at `offset`.

@@ -214,6 +214,96 @@ impl VhdxMetadata {
     }
 }
 
+/// Metadata entry flags ([MS-VHDX] 2.6.1.2).
+pub mod entry_flags {
+    /// User metadata.
+    pub const IS_USER: u32 = 1;
+    /// Virtual disk (not file) metadata.
+    pub const IS_VIRTUAL_DISK: u32 = 2;
+    /// A reader must understand the item.
+    pub const IS_REQUIRED: u32 = 4;
+}
+
+/// Where the items of a metadata region start.
+pub const ITEMS_OFFSET: u32 = 64 * 1024;
+
+/// A metadata table entry to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataEntry {
+    /// Item GUID.
+    pub id: [u8; 16],
+    /// Offset of the item from the start of the region.
+    pub offset: u32,
+    /// Length of the item.
+    pub length: u32,
+    /// [`entry_flags`].
+    pub flags: u32,
+}
+
+/// The 64 KiB metadata table holding `entries`.
+pub fn metadata_table_bytes(entries: &[MetadataEntry]) -> Vec<u8> {
+    let mut b = vec![0u8; ITEMS_OFFSET as usize];
+    b[..8].copy_from_slice(b"metadata");
+    b[10..12].copy_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (i, e) in entries.iter().enumerate() {
+        let o = 32 + i * 32;
+        b[o..o + 16].copy_from_slice(&e.id);
+        b[o + 16..o + 20].copy_from_slice(&e.offset.to_le_bytes());
+        b[o + 20..o + 24].copy_from_slice(&e.length.to_le_bytes());
+        b[o + 24..o + 28].copy_from_slice(&e.flags.to_le_bytes());
+    }
+    b
+}
+
+/// The metadata table entries of the region at `region` (for rewriting an item in place).
+pub fn read_entries(file: &dyn ReadAt, region: u64) -> Result<Vec<MetadataEntry>> {
+    let t = read_vec(
+        file,
+        region,
+        u64::from(ITEMS_OFFSET),
+        u64::from(ITEMS_OFFSET),
+    )?;
+    if &t[..8] != b"metadata" {
+        return Err(Error::corrupt(
+            "vhdx",
+            "metadata",
+            region,
+            "no \"metadata\" signature",
+        ));
+    }
+    let count = le16(&t, 10).min(MAX_METADATA_ENTRIES);
+    Ok((0..count as usize)
+        .map(|i| 32 + i * 32)
+        .map(|o| MetadataEntry {
+            id: id16(&t, o),
+            offset: le32(&t, o + 16),
+            length: le32(&t, o + 20),
+            flags: le32(&t, o + 24),
+        })
+        .collect())
+}
+
+/// A VHDX parent locator item holding `pairs` (keys and values as UTF-16LE).
+pub fn locator_bytes(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let wide = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut b = vec![0u8; 20 + pairs.len() * 12];
+    b[..16].copy_from_slice(&VHDX_PARENT_LOCATOR_TYPE);
+    b[18..20].copy_from_slice(&(pairs.len() as u16).to_le_bytes());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        let (k, v) = (wide(k), wide(v));
+        let o = 20 + i * 12;
+        let ko = b.len() as u32;
+        b.extend_from_slice(&k);
+        let vo = b.len() as u32;
+        b.extend_from_slice(&v);
+        b[o..o + 4].copy_from_slice(&ko.to_le_bytes());
+        b[o + 4..o + 8].copy_from_slice(&vo.to_le_bytes());
+        b[o + 8..o + 10].copy_from_slice(&(k.len() as u16).to_le_bytes());
+        b[o + 10..o + 12].copy_from_slice(&(v.len() as u16).to_le_bytes());
+    }
+    b
+}
+
 /// Parses a parent locator item: a header and UTF-16LE key/value pairs.
 fn parse_locator(b: &[u8], region: u64) -> Result<Vec<(String, String)>> {
     let bad = |msg: String| Error::corrupt("vhdx", "parent locator", region, msg);

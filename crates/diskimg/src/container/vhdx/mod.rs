@@ -19,13 +19,14 @@ pub mod bat;
 pub mod header;
 pub mod log;
 pub mod metadata;
+pub mod writer;
 
 use crate::container::bytes::guid_le;
-use crate::container::chain::{self, Chain};
+use crate::container::chain::{self, Candidate, Parent};
 use crate::container::mapped::MappedDevice;
-use crate::container::{Container, OpenContext};
+use crate::container::{BackingInfo, Container, OpenContext};
 use crate::device::{DeviceRef, Geometry};
-use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
 use crate::io::{BlockCache, FileSource, ReadAt, read_vec};
 use bat::VhdxMap;
@@ -43,7 +44,7 @@ const META_CACHE: u64 = 4 << 20;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
-    create: None,
+    create: Some(&writer::HOOK),
     check: None,
     name: "vhdx",
     description: "Hyper-V virtual hard disk v2 (VHDX)",
@@ -61,8 +62,7 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
 }
 
 fn open(device: DeviceRef, ctx: &OpenContext) -> Result<Box<dyn Container>> {
-    let chain = Chain::start(ctx.path.as_deref(), ctx.depth);
-    Ok(Box::new(Vhdx::open(device, &chain)?))
+    Ok(Box::new(Vhdx::open(device, ctx)?))
 }
 
 /// An opened VHDX.
@@ -74,12 +74,14 @@ pub struct Vhdx {
     file_size: u64,
     replay: Option<log::Replay>,
     parent: Option<(PathBuf, Box<Vhdx>)>,
+    backing: Option<BackingInfo>,
     warnings: Vec<String>,
 }
 
 impl Vhdx {
-    /// Opens the VHDX in `file` as a member of `chain`.
-    pub(crate) fn open(raw: DeviceRef, chain: &Chain) -> Result<Vhdx> {
+    /// Opens the VHDX in `file`; `ctx` says where it came from (to find a parent) and which
+    /// images are already open above it in a chain.
+    pub fn open(raw: DeviceRef, ctx: &OpenContext) -> Result<Vhdx> {
         let mut warnings = Vec::new();
         let head = read_vec(raw.as_ref(), 0, 1024, 1024)?;
         let creator = file_identifier(&head).ok_or_else(|| {
@@ -170,7 +172,7 @@ impl Vhdx {
             .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect();
         let parent = if metadata.has_parent {
-            Some(open_parent(&metadata, chain)?)
+            Some(open_parent(&metadata, ctx)?)
         } else {
             None
         };
@@ -185,11 +187,15 @@ impl Vhdx {
         };
         let device = Arc::new(MappedDevice::new(
             map,
-            parent.as_ref().map(|(_, p)| p.device.clone() as DeviceRef),
+            parent.as_ref().map(|p| p.device.clone()),
             Geometry {
                 sector_size: metadata.logical_sector_size,
             },
         ));
+        let (parent, backing) = match parent {
+            Some(p) => (p.found, Some(p.info)),
+            None => (None, None),
+        };
         Ok(Vhdx {
             device,
             creator,
@@ -198,8 +204,19 @@ impl Vhdx {
             file_size: raw.size(),
             replay,
             parent,
+            backing,
             warnings,
         })
+    }
+
+    /// The current header.
+    pub fn header(&self) -> &VhdxHeader {
+        &self.header
+    }
+
+    /// The metadata items.
+    pub fn metadata(&self) -> &VhdxMetadata {
+        &self.metadata
     }
 
     /// Whether the log was replayed when the file was opened.
@@ -216,56 +233,52 @@ fn bare_guid(s: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn open_parent(m: &VhdxMetadata, chain: &Chain) -> Result<(PathBuf, Box<Vhdx>)> {
+/// The parent locator's paths in the order [MS-VHDX] gives: relative, volume, absolute. A
+/// `\\?\Volume{GUID}\dir\file.vhdx` path is taken from the volume's root.
+fn parent_references(m: &VhdxMetadata) -> Vec<String> {
+    let mut refs = Vec::new();
+    for key in ["relative_path", "volume_path", "absolute_win32_path"] {
+        let Some(v) = m.locator(key) else { continue };
+        let v = match v.strip_prefix("\\\\?\\") {
+            Some(rest) if rest.starts_with("Volume{") => {
+                rest.split_once('\\').map_or(rest, |(_, p)| p)
+            }
+            Some(rest) => rest,
+            None => v,
+        };
+        refs.push(v.to_owned());
+    }
+    refs
+}
+
+fn open_parent(m: &VhdxMetadata, ctx: &OpenContext) -> Result<Parent<Vhdx>> {
     let linkage = m
         .locator("parent_linkage")
         .map(bare_guid)
         .ok_or_else(|| Error::corrupt("vhdx", "parent locator", 0, "no parent_linkage entry"))?;
     let linkage2 = m.locator("parent_linkage2").map(bare_guid);
-    let what = format!("parent with data write GUID {linkage}");
-    let Some(child) = chain.current() else {
-        return Err(Error::unsupported(
-            "vhdx",
-            format!("differencing disk inside another image: its {what} cannot be looked up"),
-        ));
-    };
-    let mut tried: Vec<PathBuf> = Vec::new();
-    for key in ["relative_path", "absolute_win32_path", "volume_path"] {
-        let Some(v) = m.locator(key) else { continue };
-        // \\?\Volume{GUID}\dir\file.vhdx: the part after the volume is a path from its root.
-        let v = match v.strip_prefix("\\\\?\\") {
-            Some(rest) => rest.split_once('\\').map_or(rest, |(_, p)| p),
-            None => v,
-        };
-        for c in chain::candidates(child, v) {
-            if !tried.contains(&c) {
-                tried.push(c);
-            }
-        }
-    }
-    let mut mismatched = Vec::new();
-    for path in tried.iter().filter(|p| p.is_file()) {
-        let sub = chain.enter("vhdx", path)?;
+    let what = format!("with data write GUID {linkage}");
+    let refs = parent_references(m);
+    let found = chain::find_parent(ctx, "vhdx", &refs, &what, |path, sub| {
         let src: DeviceRef = Arc::new(FileSource::open(path)?);
-        let parent = Vhdx::open(src, &sub).in_file(path)?;
+        let parent = Vhdx::open(src, sub).in_file(path)?;
         let got = guid_le(&parent.header.data_write_guid);
-        if got == linkage || linkage2.as_deref() == Some(got.as_str()) {
-            return Ok((path.clone(), Box::new(parent)));
-        }
-        mismatched.push(format!("{} has data write GUID {got}", path.display()));
-    }
-    if !mismatched.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Corrupt,
-            format!(
-                "{what} not found: {} (a parent that was modified or replaced)",
-                mismatched.join("; ")
-            ),
+        Ok(
+            if got == linkage || linkage2.as_deref() == Some(got.as_str()) {
+                Candidate::Parent(parent)
+            } else {
+                Candidate::Other(format!("has data write GUID {got}"))
+            },
         )
-        .with_format("vhdx")
-        .with_structure("parent locator"));
-    }
-    Err(chain::find_existing("vhdx", &tried, &what).unwrap_err())
+    });
+    let recorded = refs.first().cloned().unwrap_or_default();
+    Ok(Parent::new(
+        ctx,
+        "vhdx",
+        &recorded,
+        m.virtual_disk_size,
+        found,
+    ))
 }
 
 fn is_fixed(map: &VhdxMap) -> bool {
@@ -280,6 +293,10 @@ impl Container for Vhdx {
 
     fn device(&self) -> DeviceRef {
         self.device.clone()
+    }
+
+    fn backing(&self) -> Option<&BackingInfo> {
+        self.backing.as_ref()
     }
 
     fn details(&self) -> Value {
@@ -334,6 +351,9 @@ impl Container for Vhdx {
         }
         if let Some((path, p)) = &self.parent {
             d["backing_chain"] = chain::backing_chain(path, p.as_ref());
+        }
+        if let Some(e) = self.backing.as_ref().and_then(|b| b.error.as_ref()) {
+            d["backing_error"] = json!(e);
         }
         if !self.warnings.is_empty() {
             d["warnings"] = json!(self.warnings);

@@ -197,6 +197,53 @@ impl VmdkDescriptor {
         Ok(d)
     }
 
+    /// The descriptor as text, in the order VMware writes it: header keys, the extent lines,
+    /// then the disk database. Values are quoted where VMware quotes them.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut t = String::from("# Disk DescriptorFile\n");
+        let _ = writeln!(t, "version={}", self.version.as_deref().unwrap_or("1"));
+        if let Some(e) = &self.encoding {
+            let _ = writeln!(t, "encoding=\"{e}\"");
+        }
+        let _ = writeln!(t, "CID={:08x}", self.cid.unwrap_or(0));
+        let _ = writeln!(
+            t,
+            "parentCID={:08x}",
+            self.parent_cid.unwrap_or(NO_PARENT_CID)
+        );
+        for (k, v) in &self.other {
+            let _ = writeln!(t, "{k}={v}");
+        }
+        if let Some(c) = &self.create_type {
+            let _ = writeln!(t, "createType=\"{c}\"");
+        }
+        if let Some(h) = &self.parent_file_name_hint {
+            let _ = writeln!(t, "parentFileNameHint=\"{h}\"");
+        }
+        t.push_str("\n# Extent description\n");
+        for e in &self.extents {
+            let access = match e.access {
+                Access::Rw => "RW",
+                Access::RdOnly => "RDONLY",
+                Access::NoAccess => "NOACCESS",
+            };
+            let _ = write!(t, "{access} {} {}", e.sectors, e.kind.name());
+            if let Some(f) = &e.file {
+                let _ = write!(t, " \"{f}\"");
+            }
+            if matches!(e.kind, ExtentType::Flat | ExtentType::Vmfs) {
+                let _ = write!(t, " {}", e.offset);
+            }
+            t.push('\n');
+        }
+        t.push_str("\n# The Disk Data Base\n#DDB\n\n");
+        for (k, v) in &self.ddb {
+            let _ = writeln!(t, "{k} = \"{v}\"");
+        }
+        t
+    }
+
     /// A disk database value.
     pub fn ddb(&self, key: &str) -> Option<&str> {
         self.ddb
@@ -275,6 +322,37 @@ mod tests {
         assert_eq!(d.extents[1].offset, 10);
         assert_eq!(d.extents[2].kind, ExtentType::Zero);
         assert_eq!(d.ddb("ddb.geometry.cylinders"), Some("4161"));
+    }
+
+    #[test]
+    fn written_text_parses_back() {
+        let d = VmdkDescriptor {
+            version: Some("1".into()),
+            encoding: Some("UTF-8".into()),
+            cid: Some(0x1234_abcd),
+            parent_cid: Some(0x0000_0042),
+            create_type: Some("twoGbMaxExtentFlat".into()),
+            parent_file_name_hint: Some("base dir/base.vmdk".into()),
+            extents: vec![
+                ExtentLine {
+                    access: Access::Rw,
+                    sectors: 4192256,
+                    kind: ExtentType::Flat,
+                    file: Some("d-f001.vmdk".into()),
+                    offset: 0,
+                },
+                ExtentLine {
+                    access: Access::Rw,
+                    sectors: 100,
+                    kind: ExtentType::Sparse,
+                    file: Some("d-s002.vmdk".into()),
+                    offset: 0,
+                },
+            ],
+            ddb: vec![("ddb.adapterType".into(), "lsilogic".into())],
+            other: Vec::new(),
+        };
+        assert_eq!(VmdkDescriptor::parse(d.to_text().as_bytes()).unwrap(), d);
     }
 
     #[test]

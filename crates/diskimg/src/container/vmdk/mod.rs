@@ -20,12 +20,15 @@
 
 pub mod descriptor;
 pub mod sparse;
+mod sparse_writer;
+pub mod stream;
+pub mod writer;
 
-use crate::container::chain::{self, Chain};
+use crate::container::chain::{self, Candidate, Parent};
 use crate::container::mapped::{BlockMap, MappedDevice, Run};
-use crate::container::{Container, OpenContext};
+use crate::container::{BackingInfo, Container, OpenContext};
 use crate::device::{BlockDevice, DeviceRef, Geometry};
-use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::format::{Confidence, FormatDescriptor, Opener, ProbeInput};
 use crate::io::{FileSource, ReadAt, read_vec};
 use descriptor::{Access, ExtentLine, ExtentType, NO_PARENT_CID, VmdkDescriptor};
@@ -39,7 +42,7 @@ pub const MAX_DISK_SIZE: u64 = 64 << 40;
 
 /// The registry entry.
 pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
-    create: None,
+    create: Some(&writer::HOOK),
     check: None,
     name: "vmdk",
     description: "VMware virtual disk (VMDK)",
@@ -63,8 +66,7 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
 }
 
 fn open(device: DeviceRef, ctx: &OpenContext) -> Result<Box<dyn Container>> {
-    let chain = Chain::start(ctx.path.as_deref(), ctx.depth);
-    Ok(Box::new(Vmdk::open(device, &chain)?))
+    Ok(Box::new(Vmdk::open(device, ctx)?))
 }
 
 enum ExtentData {
@@ -146,12 +148,14 @@ pub struct Vmdk {
     /// Whether the descriptor was embedded in a sparse extent.
     embedded: bool,
     parent: Option<(PathBuf, Box<Vmdk>)>,
+    backing: Option<BackingInfo>,
     warnings: Vec<String>,
 }
 
 impl Vmdk {
-    /// Opens the VMDK in `file` (a sparse extent or a descriptor) as a member of `chain`.
-    pub(crate) fn open(file: DeviceRef, chain: &Chain) -> Result<Vmdk> {
+    /// Opens the VMDK in `file` (a sparse extent or a descriptor); `ctx` says where it came
+    /// from (to find extents and a parent) and which images are already open above it.
+    pub fn open(file: DeviceRef, ctx: &OpenContext) -> Result<Vmdk> {
         let mut warnings = Vec::new();
         let head = read_vec(file.as_ref(), 0, 512.min(file.size()), 512)?;
         if head.starts_with(b"COWD") {
@@ -221,10 +225,10 @@ impl Vmdk {
             });
             start = len;
         } else {
-            let dir = chain
-                .current()
-                .and_then(Path::parent)
-                .map(Path::to_path_buf);
+            let dir = ctx.path.as_deref().map(|p| match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            });
             for line in &descriptor.extents {
                 let len = line.sectors.checked_mul(512).ok_or_else(|| {
                     Error::corrupt("vmdk", "descriptor", 0, "extent size overflows")
@@ -305,7 +309,7 @@ impl Vmdk {
             return Err(Error::corrupt("vmdk", "descriptor", 0, "no extents"));
         }
         let parent = if descriptor.has_parent() {
-            Some(open_parent(&descriptor, chain)?)
+            Some(open_parent(&descriptor, ctx, start))
         } else {
             None
         };
@@ -316,21 +320,31 @@ impl Vmdk {
         };
         let device = Arc::new(MappedDevice::new(
             map,
-            parent.as_ref().map(|(_, p)| p.device.clone() as DeviceRef),
+            parent.as_ref().map(|p| p.device.clone()),
             Geometry { sector_size: 512 },
         ));
+        let (parent, backing) = match parent {
+            Some(p) => (p.found, Some(p.info)),
+            None => (None, None),
+        };
         Ok(Vmdk {
             device,
             descriptor,
             embedded,
             parent,
+            backing,
             warnings,
         })
     }
 
-    fn open_path(path: &Path, chain: &Chain) -> Result<Vmdk> {
+    fn open_path(path: &Path, ctx: &OpenContext) -> Result<Vmdk> {
         let src: DeviceRef = Arc::new(FileSource::open(path)?);
-        Vmdk::open(src, chain).in_file(path)
+        Vmdk::open(src, ctx).in_file(path)
+    }
+
+    /// The descriptor.
+    pub fn descriptor(&self) -> &VmdkDescriptor {
+        &self.descriptor
     }
 }
 
@@ -356,32 +370,29 @@ fn resolve(dir: &Path, name: &str) -> PathBuf {
     }
 }
 
-fn open_parent(d: &VmdkDescriptor, chain: &Chain) -> Result<(PathBuf, Box<Vmdk>)> {
+/// Finds the parent named by `parentFileNameHint` and checks its content id against
+/// `parentCID`.
+fn open_parent(d: &VmdkDescriptor, ctx: &OpenContext, size: u64) -> Parent<Vmdk> {
     let hint = d.parent_file_name_hint.clone().unwrap_or_default();
-    let Some(child) = chain.current() else {
-        return Err(Error::unsupported(
-            "vmdk",
-            format!("a snapshot inside another image: its parent \"{hint}\" cannot be looked up"),
-        ));
-    };
-    let tried = chain::candidates(child, &hint);
-    let path = chain::find_existing("vmdk", &tried, &format!("\"{hint}\""))?;
-    let sub = chain.enter("vmdk", &path)?;
-    let parent = Vmdk::open_path(&path, &sub)?;
-    if let (Some(want), Some(got)) = (d.parent_cid, parent.descriptor.cid) {
-        if want != NO_PARENT_CID && want != got {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "parent {} has content id {got:08x}, the snapshot expects {want:08x} (the parent was modified after the snapshot was taken)",
-                    path.display()
-                ),
-            )
-            .with_format("vmdk")
-            .with_structure("descriptor"));
-        }
-    }
-    Ok((path, Box::new(parent)))
+    let what = format!("\"{hint}\"");
+    let found = chain::find_parent(
+        ctx,
+        "vmdk",
+        std::slice::from_ref(&hint),
+        &what,
+        |path, sub| {
+            let parent = Vmdk::open_path(path, sub)?;
+            if let (Some(want), Some(got)) = (d.parent_cid, parent.descriptor.cid) {
+                if want != NO_PARENT_CID && want != got {
+                    return Ok(Candidate::Other(format!(
+                        "has content id {got:08x}, the snapshot expects {want:08x} (the parent was modified after the snapshot was taken)"
+                    )));
+                }
+            }
+            Ok(Candidate::Parent(parent))
+        },
+    );
+    Parent::new(ctx, "vmdk", &hint, size, found)
 }
 
 impl Container for Vmdk {
@@ -391,6 +402,10 @@ impl Container for Vmdk {
 
     fn device(&self) -> DeviceRef {
         self.device.clone()
+    }
+
+    fn backing(&self) -> Option<&BackingInfo> {
+        self.backing.as_ref()
     }
 
     fn details(&self) -> Value {
@@ -453,6 +468,9 @@ impl Container for Vmdk {
         }
         if let Some((path, p)) = &self.parent {
             out["backing_chain"] = chain::backing_chain(path, p.as_ref());
+        }
+        if let Some(e) = self.backing.as_ref().and_then(|b| b.error.as_ref()) {
+            out["backing_error"] = json!(e);
         }
         if !self.warnings.is_empty() {
             out["warnings"] = json!(self.warnings);

@@ -41,6 +41,20 @@ pub mod flags {
     pub const COMPRESSED: u32 = 1 << 16;
     /// Metadata markers are present.
     pub const MARKERS: u32 = 1 << 17;
+    /// The newline-detection characters are valid.
+    pub const VALID_NEWLINE: u32 = 1;
+}
+
+/// Stream-optimized marker types (the `type` of a metadata marker).
+pub mod marker {
+    /// End of stream.
+    pub const EOS: u32 = 0;
+    /// A grain table follows.
+    pub const GT: u32 = 1;
+    /// The grain directory follows.
+    pub const GD: u32 = 2;
+    /// The footer follows.
+    pub const FOOTER: u32 = 3;
 }
 
 /// The sparse extent header.
@@ -118,6 +132,26 @@ impl SparseExtentHeader {
             ));
         }
         Ok(h)
+    }
+
+    /// The 512 bytes of this header (with the newline-detection characters VMware writes).
+    pub fn to_bytes(&self) -> [u8; 512] {
+        let mut b = [0u8; 512];
+        b[0..4].copy_from_slice(&SPARSE_MAGIC.to_le_bytes());
+        b[4..8].copy_from_slice(&self.version.to_le_bytes());
+        b[8..12].copy_from_slice(&self.flags.to_le_bytes());
+        b[12..20].copy_from_slice(&self.capacity.to_le_bytes());
+        b[20..28].copy_from_slice(&self.grain_size.to_le_bytes());
+        b[28..36].copy_from_slice(&self.descriptor_offset.to_le_bytes());
+        b[36..44].copy_from_slice(&self.descriptor_size.to_le_bytes());
+        b[44..48].copy_from_slice(&self.num_gtes_per_gt.to_le_bytes());
+        b[48..56].copy_from_slice(&self.rgd_offset.to_le_bytes());
+        b[56..64].copy_from_slice(&self.gd_offset.to_le_bytes());
+        b[64..72].copy_from_slice(&self.overhead.to_le_bytes());
+        b[72] = u8::from(self.unclean_shutdown);
+        b[73..77].copy_from_slice(b"\n \r\n");
+        b[77..79].copy_from_slice(&self.compress_algorithm.to_le_bytes());
+        b
     }
 
     /// Bytes per grain.

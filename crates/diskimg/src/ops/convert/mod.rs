@@ -16,14 +16,16 @@ pub use pipeline::{ConvertProgress, NoProgress, PipelineStats, write_image};
 
 use crate::container::OpenContext;
 use crate::container::open::{OpenedImage, open_image, resolve_backing_name};
-use crate::container::write::{BackingRef, CreateRequest, FormatOptions, ImageWriter};
+use crate::container::write::{
+    BackingRef, Companions, CreateRequest, FormatOptions, ImageWriter, WriteTarget,
+};
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::format::{FormatDescriptor, by_name, writable_names, writer_for_path};
-use crate::io::{AtomicFile, FileSink, WriteAt};
+use crate::io::{AtomicFile, FileSink, WriteAt, commit_together};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How to convert.
 #[derive(Debug, Clone, Default)]
@@ -89,11 +91,48 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// An output being written: its temporary file and the sink over it.
+/// An output being written: its temporary file and the sink over it, and the companion files
+/// of formats made of several (a VMDK descriptor's extents), all committed together.
 pub struct Output {
     file: AtomicFile,
     /// The sink writers write to.
     pub sink: Arc<dyn WriteAt>,
+    path: PathBuf,
+    companions: Arc<OutputCompanions>,
+}
+
+/// Companion files of an [`Output`]: each an [`AtomicFile`] beside the main one, replacing a
+/// file of that name only when the output may replace. When a new one is made, the earlier
+/// ones are given their hidden names and closed (writers finish the files of a set in order),
+/// so a set of a thousand extents does not hold a thousand descriptors open.
+struct OutputCompanions {
+    dir: PathBuf,
+    replace: bool,
+    files: Mutex<Vec<AtomicFile>>,
+}
+
+impl Companions for OutputCompanions {
+    fn create(&self, name: &str) -> Result<Arc<dyn WriteAt>> {
+        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(Error::invalid_input(format!(
+                "companion file name '{name}' is not a plain file name"
+            )));
+        }
+        let path = self.dir.join(name);
+        let file = AtomicFile::create(&path, self.replace)?;
+        let clone = file
+            .file()
+            .try_clone()
+            .map_err(Error::from)
+            .in_file(&path)?;
+        let sink: Arc<dyn WriteAt> = Arc::new(FileSink::new(clone, &path)?);
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        for f in files.iter_mut() {
+            f.release()?;
+        }
+        files.push(file);
+        Ok(sink)
+    }
 }
 
 impl Output {
@@ -103,14 +142,51 @@ impl Output {
         let file = AtomicFile::create(path, replace)?;
         let clone = file.file().try_clone().map_err(Error::from).in_file(path)?;
         let sink: Arc<dyn WriteAt> = Arc::new(FileSink::new(clone, path)?);
-        Ok(Output { file, sink })
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        Ok(Output {
+            file,
+            sink,
+            path: path.to_path_buf(),
+            companions: Arc::new(OutputCompanions {
+                dir,
+                replace,
+                files: Mutex::new(Vec::new()),
+            }),
+        })
     }
 
-    /// Renames the finished output into place.
+    /// What a writer writes to: the file, its name, and its companions.
+    pub fn target(&self) -> WriteTarget {
+        WriteTarget {
+            sink: self.sink.clone(),
+            name: self
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned()),
+            companions: Some(self.companions.clone() as Arc<dyn Companions>),
+        }
+    }
+
+    /// Renames the finished output into place (companions first, the main file last).
+    /// Returns the bytes of every file of the output together.
     pub fn commit(self) -> Result<u64> {
-        let size = self.sink.size();
+        let mut size = self.sink.size();
         drop(self.sink);
-        self.file.commit()?;
+        let mut files = std::mem::take(
+            &mut *self
+                .companions
+                .files
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for f in &files {
+            size += f.written_len()?;
+        }
+        files.push(self.file);
+        commit_together(files)?;
         Ok(size)
     }
 }
@@ -144,7 +220,13 @@ pub fn convert(
     let req = CreateRequest {
         size: src.device.size(),
         compress: opts.compress,
-        backing: None,
+        backing: backing.as_ref().map(|b| {
+            BackingRef::new(
+                options.get("backing_file").unwrap_or_default(),
+                Some(options.get("backing_fmt").unwrap_or(b.format).to_owned()),
+                Some(b.path.clone()),
+            )
+        }),
         options,
     };
     let out = Output::create(output, opts.replace)?;
@@ -185,7 +267,7 @@ pub fn make_writer(
             "this format has no backing files",
         ));
     }
-    (hook.create)(out.sink.clone(), req)
+    (hook.create)(out.target(), req)
 }
 
 /// Opens the backing file `name` as an overlay at `overlay` would record it.
@@ -289,10 +371,11 @@ pub fn create_image(output: &Path, opts: &CreateOptions) -> Result<CreateSummary
         Some(path) => {
             let opened = open_image(path, opts.backing_format.as_deref())?;
             Some((
-                BackingRef {
-                    name: backing_name_for(output, path)?,
-                    format: Some(opened.format.to_owned()),
-                },
+                BackingRef::new(
+                    backing_name_for(output, path)?,
+                    Some(opened.format.to_owned()),
+                    Some(path.clone()),
+                ),
                 opened.device.size(),
             ))
         }

@@ -4,7 +4,9 @@
 //! planner thread      walks the source's extents a window at a time (no data read), cuts the
 //!                     units to read into jobs of at most BATCH bytes; waits for a permit first
 //! worker threads (N)  read a job's bytes (and the backing file's, when there is one), find
-//!                     all-zero units, run the writer's encoder on the others
+//!                     all-zero units, run the writer's encoder on the others; for units the
+//!                     source does not hold over backing data, read only the backing file's
+//!                     bytes: units where they are zeros need nothing
 //! emitter (caller)    puts finished jobs back in order and hands them to the writer
 //! ```
 //!
@@ -246,14 +248,9 @@ fn plan(
                 progress.advance(clamp_len(first * unit, (count * unit) as usize, size) as u64);
                 continue;
             }
-            let step = if action == Action::Zero {
-                count
-            } else {
-                batch_units
-            };
             let mut k = 0;
             while k < count {
-                let n = step.min(count - k);
+                let n = batch_units.min(count - k);
                 if permits.recv().is_err() {
                     return Ok(()); // the emitter stopped
                 }
@@ -285,13 +282,7 @@ fn work(
     encoder: Option<&dyn UnitEncoder>,
 ) -> Result<Done> {
     if job.action == Action::Zero {
-        return Ok(Done {
-            seq: job.seq,
-            job,
-            buf: Vec::new(),
-            units: Vec::new(),
-            encoded: Vec::new(),
-        });
+        return zero_job(backing, unit, job, pool);
     }
     let u = unit as usize;
     let start = job.first * unit;
@@ -355,6 +346,33 @@ fn work(
     })
 }
 
+/// A job of units the source does not hold, over backing data: each unit must read as zeros,
+/// which needs storing only where the backing file's bytes are not zeros already (allocated
+/// blocks of a VHD or VHDX often hold zeros, their host file's holes).
+fn zero_job(backing: Option<&DeviceRef>, unit: u64, job: Job, pool: &Pool) -> Result<Done> {
+    let len = (job.count * unit) as usize;
+    let mut units = vec![Unit::Zero; job.count as usize];
+    let mut buf = pool.get(len);
+    if let Some(b) = backing {
+        let start = job.first * unit;
+        let n = clamp_len(start, len, b.size());
+        b.read_exact_at(start, &mut buf[..n])?;
+        buf[n..].fill(0);
+        for (i, chunk) in buf.chunks_exact(unit as usize).enumerate() {
+            if is_zero(chunk) {
+                units[i] = Unit::Skip;
+            }
+        }
+    }
+    Ok(Done {
+        seq: job.seq,
+        job,
+        buf,
+        units,
+        encoded: Vec::new(),
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn emit(
     writer: &mut dyn ImageWriter,
@@ -400,10 +418,6 @@ fn store(
     has_backing: bool,
     stats: &mut PipelineStats,
 ) -> Result<()> {
-    if d.job.action == Action::Zero {
-        stats.units_zero += d.job.count;
-        return writer.write_zero_units(d.job.first, d.job.count);
-    }
     let u = unit as usize;
     let mut enc = d.encoded.iter();
     let mut i = 0usize;

@@ -4,8 +4,9 @@
 //! `Data` of the source is read. Without a backing file every other unit is skipped (it reads
 //! as zeros in the new image too). With a backing file, a unit that is wholly zero or
 //! unallocated in the source must still read as zeros in the new image: it is skipped where
-//! the backing file has no data either, else marked zero; a unit only partly covered is read
-//! and compared.
+//! the backing file has no data either, else marked zero (the workers then read the backing
+//! file's bytes and store a zero unit only where they are not zeros); a unit only partly
+//! covered is read and compared.
 
 use crate::device::{BlockDevice, DeviceRef, ExtentKind};
 use crate::error::Result;
@@ -15,7 +16,8 @@ use crate::error::Result;
 pub enum Action {
     /// Read from the source (and compare with the backing file, if any).
     Read,
-    /// Reads as zeros over a backing file that has data there.
+    /// Reads as zeros over a backing file that has data there (zeros stored where that data
+    /// is not zeros).
     Zero,
     /// Nothing to write.
     Skip,
