@@ -554,9 +554,9 @@ pub struct CreateArgs {
 pub enum CreateWhat {
     /// An ISO 9660 image with Rock Ridge and Joliet.
     #[command(
-        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible\n  diskimg create iso ~/Footage -o footage.iso --udf         # ISO 9660/UDF bridge, files over 4 GiB"
+        after_help = "Examples:\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso      # label 2019\n  diskimg create iso ./tree -o t.iso --volume-id BACKUP --exclude '*.bak' --reproducible\n  diskimg create iso ~/Footage -o footage.iso --udf         # ISO 9660/UDF bridge, files over 4 GiB\n  diskimg create iso --from old.iso --add ./extra -o new.iso # remaster, keeping the boot setup"
     )]
-    Iso(CreateIsoArgs),
+    Iso(Box<CreateIsoArgs>),
     /// A FAT12/16/32 image: a superfloppy, or one MBR or GPT partition.
     #[command(
         after_help = "Examples:\n  diskimg create fat ./stick -o stick.img --size 2G                  # FAT32\n  diskimg create fat ./stick -o disk.img --partition gpt --label DATA\n  diskimg create fat ./boot -o floppy.img --size 1440K --fat 12"
@@ -631,8 +631,29 @@ fn parse_size(s: &str) -> Result<u64, String> {
 #[derive(Args, Debug)]
 pub struct CreateIsoArgs {
     /// Folders whose contents become the root (files are placed at the root).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "from")]
     pub sources: Vec<PathBuf>,
+    /// Remaster: start from this image's files, boot setup, hybrid MBR and label.
+    #[arg(long, value_name = "IMAGE", help_heading = "Remastering")]
+    pub from: Option<PathBuf>,
+    /// With --from: a folder whose contents are laid over the image's root (folders merge,
+    /// files replace); the same as giving it as a source. Repeatable.
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "from",
+        help_heading = "Remastering"
+    )]
+    pub add: Vec<PathBuf>,
+    /// With --from: leave out this path of the image (a file, or a folder with all it holds).
+    /// Repeatable.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "from",
+        help_heading = "Remastering"
+    )]
+    pub remove: Vec<String>,
     /// The image to write.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,

@@ -3,9 +3,10 @@
 use crate::cli::{CreateFatArgs, CreateIsoArgs, CreateWhat};
 use crate::output::human_size;
 use crate::progress::Bar;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use diskimg::build::fat::{FatOptions, FatType, PartitionStyle, label_from_name};
 use diskimg::build::glob::Pattern;
+use diskimg::build::iso::hybrid::read_template;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
 use diskimg::build::span::parse_capacity;
 use diskimg::build::tree::{ROOT, ScanOptions};
@@ -13,10 +14,11 @@ use diskimg::ops::create::{
     BootRequest, Contents, CreateReport, Graft, gather, prepare_boot, reproducible_time,
     write_bridge_file, write_fat_file, write_iso_file, write_iso_span,
 };
+use diskimg::ops::remaster::remaster;
 
 pub fn run(what: CreateWhat) -> Result<()> {
     match what {
-        CreateWhat::Iso(a) => iso(a),
+        CreateWhat::Iso(a) => iso(*a),
         CreateWhat::Fat(a) => fat(a),
     }
 }
@@ -41,8 +43,22 @@ fn contents(
 }
 
 fn iso(a: CreateIsoArgs) -> Result<()> {
-    let contents = contents(&a.sources, &a.graft, &a.exclude, a.follow_symlinks)?;
-    let (mut tree, scan) = gather(&contents)?;
+    let sources: Vec<_> = a.sources.iter().chain(&a.add).cloned().collect();
+    let contents = contents(&sources, &a.graft, &a.exclude, a.follow_symlinks)?;
+    let (mut tree, scan, base) = match &a.from {
+        Some(from) => {
+            let r = remaster(from, &contents, &a.remove)?;
+            (
+                r.tree,
+                r.scan,
+                Some((r.boot, r.hybrid_mbr, r.volume_id, r.notes)),
+            )
+        }
+        None => {
+            let (tree, scan) = gather(&contents)?;
+            (tree, scan, None)
+        }
+    };
     let fixed_time = reproducible_time(&tree, a.reproducible)?;
     let boot = BootRequest {
         bios: a.boot_bios.clone(),
@@ -63,13 +79,46 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
         hybrid: a.hybrid,
         hybrid_mbr: a.hybrid_mbr.clone(),
     };
-    let (boot, hybrid_mbr) = prepare_boot(&mut tree, &boot)?;
+    let mut old_label = None;
+    let (boot, hybrid_mbr) = match base {
+        // New boot options replace the old image's boot setup.
+        Some((old_boot, old_mbr, label, notes)) if boot.is_empty() => {
+            old_label = label;
+            if !a.quiet {
+                for n in &notes {
+                    eprintln!("diskimg: note: {n}");
+                }
+            }
+            if old_boot.is_none() && (a.hybrid || boot.hybrid_mbr.is_some()) {
+                bail!(
+                    "--hybrid needs a boot image: the old image has none (give --boot-bios or --boot-uefi)"
+                );
+            }
+            let mbr = match &boot.hybrid_mbr {
+                Some(p) => Some(read_template(p)?),
+                None if a.hybrid && old_mbr.is_none() => bail!(
+                    "--hybrid: the old image has no hybrid MBR to reuse; give the MBR code with --hybrid-mbr"
+                ),
+                None => old_mbr,
+            };
+            (old_boot, mbr)
+        }
+        Some((old_boot, _, label, _)) => {
+            old_label = label;
+            if let Some(b) = old_boot {
+                tree.remove_path(&b.catalog)?;
+            }
+            prepare_boot(&mut tree, &boot)?
+        }
+        None => prepare_boot(&mut tree, &boot)?,
+    };
     for w in &scan.warnings {
         eprintln!("diskimg: warning: {w}");
     }
     let volume_id = a
         .volume_id
         .clone()
+        .or(old_label)
         .unwrap_or_else(|| default_label(&a.sources));
     let options = IsoOptions {
         volume_id,

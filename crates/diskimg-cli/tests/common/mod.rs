@@ -6,6 +6,8 @@
 //! `scripts/test.sh` and CI), where a missing fixture or tool fails the test.
 #![allow(dead_code)]
 
+pub mod boot;
+
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -6,6 +6,7 @@
 
 pub mod fat;
 pub mod glob;
+pub mod image_tree;
 pub mod iso;
 pub mod source;
 pub mod span;

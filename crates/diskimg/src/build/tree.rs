@@ -5,6 +5,8 @@
 //! file, bytes in memory, or a file inside another image), never the data itself. Children are
 //! kept sorted by name, so everything planned from a tree is deterministic.
 
+mod edit;
+
 use super::glob::Pattern;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::fs::{FileSystem, NodeId};

@@ -209,7 +209,7 @@ pub fn write_bridge_file(
     })
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -336,21 +336,7 @@ pub fn prepare_boot(
             _ => "/boot.catalog".to_owned(),
         }
     });
-    let catalog = crate::fs::path::normalize(&catalog);
-    let (dir, name) = catalog.rsplit_once('/').unwrap_or(("", &catalog));
-    let dir_meta = tree.node(ROOT).meta;
-    let at = tree.ensure_dir(dir, dir_meta)?;
-    let mut meta = dir_meta;
-    meta.mode = 0o444;
-    tree.add(
-        at,
-        name,
-        Kind::File {
-            source: Source::Bytes(vec![0u8; 2048].into()),
-            size: 2048,
-        },
-        meta,
-    )?;
+    let catalog = add_catalog_file(tree, &catalog)?;
     let mbr = if req.hybrid {
         Some(match &req.hybrid_mbr {
             Some(p) => hybrid::read_template(p)?,
@@ -381,6 +367,26 @@ pub fn prepare_boot(
         None
     };
     Ok((Some(BootOptions { images, catalog }), mbr))
+}
+
+/// Adds the file that will hold the boot catalog at `path`; returns the normalised path.
+pub(crate) fn add_catalog_file(tree: &mut FileTree, path: &str) -> Result<String> {
+    let catalog = crate::fs::path::normalize(path);
+    let (dir, name) = catalog.rsplit_once('/').unwrap_or(("", &catalog));
+    let dir_meta = tree.node(ROOT).meta;
+    let at = tree.ensure_dir(dir, dir_meta)?;
+    let mut meta = dir_meta;
+    meta.mode = 0o444;
+    tree.add(
+        at,
+        name,
+        Kind::File {
+            source: Source::Bytes(vec![0u8; 2048].into()),
+            size: 2048,
+        },
+        meta,
+    )?;
+    Ok(catalog)
 }
 
 /// The name of volume `n` (from 1) of a spanned set: `archive.iso` -> `archive-2.iso`.

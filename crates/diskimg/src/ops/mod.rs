@@ -15,4 +15,5 @@ pub mod list;
 pub mod map;
 pub mod optical;
 pub mod overlay;
+pub mod remaster;
 pub mod verify;
