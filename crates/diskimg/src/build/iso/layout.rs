@@ -91,6 +91,11 @@ pub struct IsoTree {
     pub areas: Vec<Area>,
     /// Whether identifiers are UCS-2 (Joliet).
     pub ucs2: bool,
+    /// The order directories get their sectors: the root, the relocation directory and every
+    /// directory moved into it, then the rest, each after its parent. libarchive reads
+    /// directories in sector order and can only join a relocated directory nested in another
+    /// (trees over 16 levels) before the outer one is joined to its `CL` entry.
+    pub extent_order: Vec<usize>,
 }
 
 /// How one tree is laid out.
@@ -283,6 +288,8 @@ pub fn build(tree: &FileTree, rules: &TreeRules<'_>) -> Result<IsoTree> {
         renumber(&mut d.dotdot_su, &new_index);
     }
 
+    let extent_order = extent_order(&sorted);
+
     // 5. Records, continuation areas and directory sizes.
     let mut areas: Vec<Area> = Vec::new();
     for d in &mut sorted {
@@ -322,7 +329,25 @@ pub fn build(tree: &FileTree, rules: &TreeRules<'_>) -> Result<IsoTree> {
         dirs: sorted,
         areas,
         ucs2: matches!(rules.names, Rules::Joliet(_)),
+        extent_order,
     })
+}
+
+/// Directories depth first through the ISO hierarchy, the relocation directory and the
+/// directories moved into it first (as genisoimage lays them out).
+fn extent_order(dirs: &[IsoDir]) -> Vec<usize> {
+    let mut children = vec![Vec::new(); dirs.len()];
+    for (d, dir) in dirs.iter().enumerate().skip(1) {
+        children[dir.parent].push(d);
+    }
+    children[0].sort_by_key(|&d| dirs[d].node.is_some());
+    let mut order = Vec::with_capacity(dirs.len());
+    let mut stack = vec![0usize];
+    while let Some(d) = stack.pop() {
+        order.push(d);
+        stack.extend(children[d].iter().rev());
+    }
+    order
 }
 
 /// Rewrites directory numbers inside CL/PL entries after reordering.

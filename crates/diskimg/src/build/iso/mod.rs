@@ -334,7 +334,7 @@ fn assign_sectors(p: &mut Plan<'_>) -> Result<()> {
         p.path_tables.joliet = Some((l, m, size));
     }
     for tree in std::iter::once(&mut p.primary).chain(p.joliet.as_mut()) {
-        for d in 0..tree.dirs.len() {
+        for d in tree.extent_order.clone() {
             tree.dirs[d].lba = take(blocks(tree.dirs[d].size.into()));
             // Its continuation areas follow it, packed so that none crosses a sector.
             let mut cur: Option<(u32, usize)> = None;
