@@ -67,7 +67,7 @@ fn name(rng: &mut Rng) -> String {
         if i > 0 {
             n.push(*rng.pick(&['.', '_', ' ', '-']));
         }
-        let piece: &str = rng.pick(PIECES);
+        let piece = PIECES[rng.below(PIECES.len() as u64) as usize];
         n.push_str(piece);
     }
     while n.len() > 240 {
