@@ -13,6 +13,7 @@
 //! - Formats: [`qcow2`], [`raw`].
 
 pub mod check;
+pub mod dmg;
 pub mod open;
 pub mod qcow2;
 pub mod raw;
