@@ -34,6 +34,7 @@ pub mod codec;
 // pub mod crypt;
 pub mod device;
 pub mod koly;
+pub mod layout;
 pub mod mish;
 pub mod plist;
 pub mod rsrc;
@@ -41,7 +42,7 @@ pub mod segment;
 // pub mod sparse;
 pub mod udif;
 pub mod verify;
-// pub mod writer;
+pub mod writer;
 
 use crate::container::{Container, OpenContext};
 use crate::device::DeviceRef;
@@ -68,7 +69,7 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
     extensions: &["dmg"],
     probe,
     opener: Opener::Container(open),
-    create: None,
+    create: Some(&writer::HOOK),
     check: None,
 };
 
