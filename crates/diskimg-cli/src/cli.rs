@@ -35,7 +35,7 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Convert a disk image to another format (raw, qcow2, ...), reading only allocated data.
     #[command(
-        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
+        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n  diskimg convert app.dmg app.img                 # the raw disk inside a DMG\n  diskimg convert disk.img out.dmg -o compression=lzfse\n  diskimg convert disk.img secret.dmg --encrypt --password-file pw.txt\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
     )]
     Convert(ConvertArgs),
     /// Create an image: a blank disk or an overlay, or an image of folders (`create iso`).
@@ -103,6 +103,15 @@ pub struct ConvertArgs {
     /// List the -o options of FORMAT and exit.
     #[arg(long, value_name = "FORMAT")]
     pub list_options: Option<String>,
+    /// Encrypt the output (DMG: AES, encrcdsa v2) with the password of --password-file,
+    /// --password-stdin or a prompt.
+    #[arg(long, help_heading = "Encryption")]
+    pub encrypt: bool,
+    /// AES key size for --encrypt: 128 or 256.
+    #[arg(long, value_name = "BITS", default_value = "256", value_parser = ["128", "256"], help_heading = "Encryption")]
+    pub encryption_bits: String,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +209,17 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+/// The password of an encrypted image: never on the command line.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PasswordArgs {
+    /// Read the password of an encrypted image (or for --encrypt) from the first line of FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin", help_heading = "Encryption")]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, help_heading = "Encryption")]
+    pub password_stdin: bool,
+}
+
 /// Which file system inside the image.
 #[derive(Args, Debug, Clone)]
 pub struct Select {
@@ -220,6 +240,8 @@ pub struct InfoArgs {
     /// Print JSON (schema in docs/JSON.md).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -240,6 +262,8 @@ pub struct LsArgs {
     pub json: bool,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -251,6 +275,8 @@ pub struct CatArgs {
     pub paths: Vec<String>,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -283,6 +309,8 @@ pub struct ExtractArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 impl Select {

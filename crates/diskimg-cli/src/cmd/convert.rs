@@ -5,6 +5,7 @@ use crate::output::{human_size, print_json};
 use crate::progress::Bar;
 use anyhow::{Context, Result, anyhow};
 use diskimg::container::write::parse_size;
+use diskimg::container::dmg::crypt::EncryptOptions;
 use diskimg::format::by_name;
 use diskimg::ops::convert::{ConvertOptions, CreateOptions, convert, create_image};
 
@@ -15,12 +16,26 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     let (Some(input), Some(output)) = (&a.input, &a.output) else {
         return Err(anyhow!("convert needs an input and an output"));
     };
+    let password = super::read_password(&a.secret)?;
+    let encrypt = if a.encrypt {
+        let password = match &password {
+            Some(p) => p.clone(),
+            None => super::new_password(&a.secret)?,
+        };
+        let mut e = EncryptOptions::aes256(password);
+        e.key_bits = if a.encryption_bits == "128" { 128 } else { 256 };
+        Some(e)
+    } else {
+        None
+    };
     let opts = ConvertOptions {
         format: a.format.clone(),
         input_format: a.input_format.clone(),
         options: a.options.clone(),
         compress: a.compress,
         threads: a.threads,
+        password,
+        encrypt,
     };
     let bar = Bar::new(a.quiet || a.json);
     let r = convert(input, output, &opts, &bar);

@@ -8,7 +8,7 @@ use diskimg::ops::extract::{Existing, ExtractOptions, extract, extract_boot_imag
 use std::path::PathBuf;
 
 pub fn run(a: ExtractArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let dest = a
         .output
         .clone()

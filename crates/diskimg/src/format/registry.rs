@@ -12,6 +12,8 @@ static FORMATS: &[&FormatDescriptor] = &[
     &vhdx::DESCRIPTOR,
     &vmdk::DESCRIPTOR,
     &dmg::DESCRIPTOR,
+    &dmg::crypt::DESCRIPTOR,
+    &dmg::sparse::DESCRIPTOR,
     &raw::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,

@@ -29,9 +29,9 @@
 //! encryption; writing segmented images, sparse images or bundles.
 
 pub mod adc;
-// pub mod bundle;
+pub mod bundle;
 pub mod codec;
-// pub mod crypt;
+pub mod crypt;
 pub mod device;
 pub mod koly;
 pub mod layout;
@@ -39,7 +39,7 @@ pub mod mish;
 pub mod plist;
 pub mod rsrc;
 pub mod segment;
-// pub mod sparse;
+pub mod sparse;
 pub mod udif;
 pub mod verify;
 pub mod writer;

@@ -15,7 +15,9 @@ pub mod plan;
 pub use pipeline::{ConvertProgress, NoProgress, PipelineStats, write_image};
 
 use crate::container::OpenContext;
-use crate::container::open::{OpenedImage, open_image, resolve_backing_name};
+use crate::container::dmg::crypt::{EncryptOptions, EncryptingSink};
+use crate::container::open::{OpenedImage, open_image, open_image_with_password, resolve_backing_name};
+use crate::container::password::Password;
 use crate::container::write::{BackingRef, CreateRequest, FormatOptions, ImageWriter};
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
@@ -38,6 +40,10 @@ pub struct ConvertOptions {
     pub compress: bool,
     /// Worker threads (default: the number of cores).
     pub threads: Option<usize>,
+    /// The password of an encrypted input.
+    pub password: Option<Password>,
+    /// Encrypt the output (DMG only): `encrcdsa` v2 around the image.
+    pub encrypt: Option<EncryptOptions>,
 }
 
 /// What a conversion did.
@@ -126,8 +132,18 @@ pub fn convert(
     if same_file(input, output) {
         return Err(Error::invalid_input("the output is the input").with_file(output));
     }
-    let src = open_image(input, opts.input_format.as_deref())?;
+    let src = open_image_with_password(
+        input,
+        opts.input_format.as_deref(),
+        opts.password.clone(),
+    )?;
     let desc = output_format(output, opts.format.as_deref())?;
+    if opts.encrypt.is_some() && desc.name != crate::container::dmg::FORMAT {
+        return Err(Error::unsupported(
+            desc.name,
+            "only DMG outputs can be encrypted (name a .dmg output, or -O dmg)",
+        ));
+    }
     let options = FormatOptions::parse(&opts.options)?;
     // An output over a backing file (`-o backing_file=`): only what differs from it is written.
     let backing = match options.get("backing_file") {
@@ -145,7 +161,14 @@ pub fn convert(
         options,
     };
     let out = Output::create(output)?;
-    let writer = make_writer(desc, &out, &req)?;
+    let encrypting = match &opts.encrypt {
+        Some(e) => Some(Arc::new(EncryptingSink::new(out.sink.clone(), e)?)),
+        None => None,
+    };
+    let writer = match &encrypting {
+        Some(sink) => make_writer_into(desc, sink.clone(), &req)?,
+        None => make_writer(desc, &out, &req)?,
+    };
     let stats = write_image(
         &src.device,
         writer,
@@ -154,6 +177,9 @@ pub fn convert(
         progress,
     )
     .in_file(output)?;
+    if let Some(sink) = encrypting {
+        sink.finish().in_file(output)?;
+    }
     let output_size = out.commit()?;
     Ok(ConvertSummary {
         input_format: src.format,
@@ -170,6 +196,15 @@ pub fn make_writer(
     out: &Output,
     req: &CreateRequest,
 ) -> Result<Box<dyn ImageWriter>> {
+    make_writer_into(desc, out.sink.clone(), req)
+}
+
+/// The writer of format `desc` over `sink`.
+pub fn make_writer_into(
+    desc: &FormatDescriptor,
+    sink: Arc<dyn WriteAt>,
+    req: &CreateRequest,
+) -> Result<Box<dyn ImageWriter>> {
     let hook = desc.create.ok_or_else(|| {
         Error::new(
             ErrorKind::Unsupported,
@@ -182,7 +217,7 @@ pub fn make_writer(
             "this format has no backing files",
         ));
     }
-    (hook.create)(out.sink.clone(), req)
+    (hook.create)(sink, req)
 }
 
 /// Opens the backing file `name` as an overlay at `overlay` would record it.
