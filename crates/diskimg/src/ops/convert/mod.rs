@@ -138,12 +138,6 @@ pub fn convert(
         opts.password.clone(),
     )?;
     let desc = output_format(output, opts.format.as_deref())?;
-    if opts.encrypt.is_some() && desc.name != crate::container::dmg::FORMAT {
-        return Err(Error::unsupported(
-            desc.name,
-            "only DMG outputs can be encrypted (name a .dmg output, or -O dmg)",
-        ));
-    }
     let options = FormatOptions::parse(&opts.options)?;
     // An output over a backing file (`-o backing_file=`): only what differs from it is written.
     let backing = match options.get("backing_file") {
@@ -160,27 +154,16 @@ pub fn convert(
         backing: None,
         options,
     };
-    let out = Output::create(output)?;
-    let encrypting = match &opts.encrypt {
-        Some(e) => Some(Arc::new(EncryptingSink::new(out.sink.clone(), e)?)),
-        None => None,
-    };
-    let writer = match &encrypting {
-        Some(sink) => make_writer_into(desc, sink.clone(), &req)?,
-        None => make_writer(desc, &out, &req)?,
-    };
-    let stats = write_image(
+    let (stats, output_size) = write_device(
         &src.device,
-        writer,
+        output,
+        desc,
+        &req,
         backing.as_ref().map(|b| &b.device),
+        opts.encrypt.as_ref(),
         opts.threads.unwrap_or_else(default_threads),
         progress,
-    )
-    .in_file(output)?;
-    if let Some(sink) = encrypting {
-        sink.finish().in_file(output)?;
-    }
-    let output_size = out.commit()?;
+    )?;
     Ok(ConvertSummary {
         input_format: src.format,
         output_format: desc.name,
@@ -188,6 +171,42 @@ pub fn convert(
         output_size,
         stats,
     })
+}
+
+/// Writes `device` as a new image of format `desc` at `output` (atomically), over `backing`
+/// when given, encrypted when asked (DMG). Returns the pipeline's counters and the file's size.
+#[allow(clippy::too_many_arguments)]
+pub fn write_device(
+    device: &DeviceRef,
+    output: &Path,
+    desc: &FormatDescriptor,
+    req: &CreateRequest,
+    backing: Option<&DeviceRef>,
+    encrypt: Option<&EncryptOptions>,
+    threads: usize,
+    progress: &dyn ConvertProgress,
+) -> Result<(PipelineStats, u64)> {
+    if encrypt.is_some() && desc.name != crate::container::dmg::FORMAT {
+        return Err(Error::unsupported(
+            desc.name,
+            "only DMG outputs can be encrypted (name a .dmg output, or -O dmg)",
+        ));
+    }
+    let out = Output::create(output)?;
+    let encrypting = match encrypt {
+        Some(e) => Some(Arc::new(EncryptingSink::new(out.sink.clone(), e)?)),
+        None => None,
+    };
+    let writer = match &encrypting {
+        Some(sink) => make_writer_into(desc, sink.clone(), req)?,
+        None => make_writer(desc, &out, req)?,
+    };
+    let stats = write_image(device, writer, backing, threads, progress).in_file(output)?;
+    if let Some(sink) = encrypting {
+        sink.finish().in_file(output)?;
+    }
+    let size = out.commit()?;
+    Ok((stats, size))
 }
 
 /// The writer of format `desc` over `out`.
