@@ -213,7 +213,12 @@ pub struct CheckArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct PasswordArgs {
     /// Read the password of an encrypted image (or for --encrypt) from the first line of FILE.
-    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin", help_heading = "Encryption")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "password_stdin",
+        help_heading = "Encryption"
+    )]
     pub password_file: Option<PathBuf>,
     /// Read the password from the first line of standard input.
     #[arg(long, help_heading = "Encryption")]

@@ -4,8 +4,8 @@ use crate::cli::{ConvertArgs, CreateDiskArgs};
 use crate::output::{human_size, print_json};
 use crate::progress::Bar;
 use anyhow::{Context, Result, anyhow};
-use diskimg::container::write::parse_size;
 use diskimg::container::dmg::crypt::EncryptOptions;
+use diskimg::container::write::parse_size;
 use diskimg::format::by_name;
 use diskimg::ops::convert::{ConvertOptions, CreateOptions, convert, create_image};
 

@@ -1,13 +1,13 @@
 //! `diskimg create`.
 
 use crate::cli::{CreateDmgArgs, CreateIsoArgs, CreateWhat};
-use diskimg::container::dmg::crypt::EncryptOptions;
 use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::Result;
 use diskimg::build::glob::Pattern;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
 use diskimg::build::tree::ScanOptions;
+use diskimg::container::dmg::crypt::EncryptOptions;
 use diskimg::ops::create::{
     BootRequest, Contents, DmgOptions, Graft, gather, prepare_boot, reproducible_time,
     write_dmg_file, write_iso_file,

@@ -11,14 +11,14 @@ mod ls;
 mod map;
 mod overlay;
 
-use crate::cli::{PasswordArgs, Select};
 use crate::cli::{Cli, Command};
+use crate::cli::{PasswordArgs, Select};
 use anyhow::{Context, Result};
 use diskimg::ErrorKind;
-use diskimg::container::password::Password;
-use std::io::IsTerminal;
 use diskimg::Image;
+use diskimg::container::password::Password;
 use diskimg::fs::FileSystem;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;

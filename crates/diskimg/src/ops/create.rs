@@ -3,15 +3,15 @@
 use crate::build::iso::boot::{BootImage, BootOptions, Emulation, Platform, wants_info_table};
 use crate::build::iso::{self, IsoOptions, IsoProgress, hybrid};
 use crate::build::tree::{FileTree, Kind, Meta, ROOT, ScanOptions, ScanReport, Source, add_host};
-use crate::error::{Error, Result};
 use crate::container::dmg::crypt::EncryptOptions;
 use crate::container::write::{CreateRequest, FormatOptions};
 use crate::device::DeviceRef;
+use crate::error::{Error, Result};
 use crate::io::{AtomicFile, FileSource};
 use crate::ops::convert::{NoProgress, default_threads, write_device};
-use std::sync::Arc;
 use crate::time::Timestamp;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A host file or folder placed at a chosen path of the image.
 #[derive(Debug, Clone)]

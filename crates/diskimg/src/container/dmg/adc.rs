@@ -102,11 +102,17 @@ mod tests {
         // A literal, then a short copy of 4 bytes at distance 1 (l = 1, O:o = 0).
         assert_eq!(dec(&[0x80, b'x', 0x04, 0x00], 16).unwrap(), b"xxxxx");
         // "abc" then a short copy of 3 at distance 3 (l = 0, o = 2): "abcabc".
-        assert_eq!(dec(&[0x82, b'a', b'b', b'c', 0x00, 0x02], 16).unwrap(), b"abcabc");
+        assert_eq!(
+            dec(&[0x82, b'a', b'b', b'c', 0x00, 0x02], 16).unwrap(),
+            b"abcabc"
+        );
         // A long copy: 67 bytes (l = 63) at distance 2 (o = 1) after "ab".
         let out = dec(&[0x81, b'a', b'b', 0x7f, 0x00, 0x01], 128).unwrap();
         assert_eq!(out.len(), 69);
-        assert!(out.chunks(2).all(|c| c[0] == b'a' && c.get(1).is_none_or(|&x| x == b'b')));
+        assert!(
+            out.chunks(2)
+                .all(|c| c[0] == b'a' && c.get(1).is_none_or(|&x| x == b'b'))
+        );
         // The largest short distance (1024) and long distance (65536) are reachable.
         let mut src = Vec::new();
         let mut expect = Vec::new();

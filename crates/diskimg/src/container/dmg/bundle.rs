@@ -145,7 +145,9 @@ impl SparseBundle {
         let info = FileSource::open(&info_path)?;
         let text = crate::io::read_vec(&info, 0, info.size(), MAX_INFO_LEN).in_file(&info_path)?;
         let doc = plist::parse(&text).in_file(&info_path)?;
-        let bad = |msg: &str| Error::corrupt(FORMAT, "Info.plist", 0, msg.to_owned()).with_file(&info_path);
+        let bad = |msg: &str| {
+            Error::corrupt(FORMAT, "Info.plist", 0, msg.to_owned()).with_file(&info_path)
+        };
         match doc.get("diskimage-bundle-type").and_then(|v| v.as_str()) {
             Some("com.apple.diskimage.sparsebundle") => {}
             other => {

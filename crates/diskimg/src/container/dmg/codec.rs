@@ -16,12 +16,7 @@ use std::io::{Read, Write};
 const XZ_MEMLIMIT: u64 = 128 << 20;
 
 fn bad(kind: ChunkKind, at: u64, msg: impl std::fmt::Display) -> Error {
-    Error::corrupt(
-        FORMAT,
-        "chunk",
-        at,
-        format!("{} chunk: {msg}", kind.name()),
-    )
+    Error::corrupt(FORMAT, "chunk", at, format!("{} chunk: {msg}", kind.name()))
 }
 
 /// Fills `out` from a reader, which must give exactly `out.len()` bytes.
@@ -101,7 +96,11 @@ pub fn decompress(kind: ChunkKind, src: &[u8], out: &mut [u8], at: u64) -> Resul
                 return Err(bad(
                     kind,
                     at,
-                    format!("stores {} bytes for {} bytes of sectors", src.len(), out.len()),
+                    format!(
+                        "stores {} bytes for {} bytes of sectors",
+                        src.len(),
+                        out.len()
+                    ),
                 ));
             }
             out.copy_from_slice(src);
@@ -228,13 +227,22 @@ mod tests {
             decompress(c.chunk_kind(), &enc, &mut out, 0).unwrap();
             assert_eq!(out, data, "{c:?}");
             let mut short = vec![0u8; data.len() - 1];
-            assert!(decompress(c.chunk_kind(), &enc, &mut short, 0).is_err(), "{c:?} short");
+            assert!(
+                decompress(c.chunk_kind(), &enc, &mut short, 0).is_err(),
+                "{c:?} short"
+            );
             let mut long = vec![0u8; data.len() + 512];
-            assert!(decompress(c.chunk_kind(), &enc, &mut long, 0).is_err(), "{c:?} long");
+            assert!(
+                decompress(c.chunk_kind(), &enc, &mut long, 0).is_err(),
+                "{c:?} long"
+            );
             if c != Compression::None {
                 let mut out = vec![0u8; data.len()];
                 let cut = &enc[..enc.len() / 2];
-                assert!(decompress(c.chunk_kind(), cut, &mut out, 0).is_err(), "{c:?} cut");
+                assert!(
+                    decompress(c.chunk_kind(), cut, &mut out, 0).is_err(),
+                    "{c:?} cut"
+                );
             }
         }
     }

@@ -77,8 +77,7 @@ fn probe(input: &ProbeInput<'_>) -> Confidence {
     }
     let size = input.device.size();
     let mut tail = [0u8; 8];
-    if size >= 8 && input.device.read_exact_at(size - 8, &mut tail).is_ok() && &tail == V1_MAGIC
-    {
+    if size >= 8 && input.device.read_exact_at(size - 8, &mut tail).is_ok() && &tail == V1_MAGIC {
         return Confidence::LIKELY;
     }
     Confidence::NONE
@@ -174,9 +173,19 @@ impl EncrHeader {
         }
         let slots = be32(&h, 0x48);
         if slots > MAX_KEY_SLOTS {
-            return Err(Error::limit(FORMAT, "header", 0x48, format!("{slots} key slots")));
+            return Err(Error::limit(
+                FORMAT,
+                "header",
+                0x48,
+                format!("{slots} key slots"),
+            ));
         }
-        let table = read_vec(file, 0x4c, u64::from(slots) * 20, u64::from(MAX_KEY_SLOTS) * 20)?;
+        let table = read_vec(
+            file,
+            0x4c,
+            u64::from(slots) * 20,
+            u64::from(MAX_KEY_SLOTS) * 20,
+        )?;
         let slot = (0..slots as usize)
             .map(|i| &table[i * 20..i * 20 + 20])
             .find(|s| be32(s, 0) == 1)
@@ -214,7 +223,13 @@ impl EncrHeader {
                 format!("salt of {salt_len} bytes, blob IV of {iv_len} bytes"),
             ));
         }
-        if (be32(&p, 0x54), be32(&p, 0x58), be32(&p, 0x5c), be32(&p, 0x60)) != (192, 17, 7, 6) {
+        if (
+            be32(&p, 0x54),
+            be32(&p, 0x58),
+            be32(&p, 0x5c),
+            be32(&p, 0x60),
+        ) != (192, 17, 7, 6)
+        {
             return Err(Error::unsupported(
                 FORMAT,
                 "a key blob not wrapped with 3DES-CBC and PKCS#7 padding",
@@ -222,7 +237,10 @@ impl EncrHeader {
         }
         let blob_len = be32(&p, 0x64) as usize;
         if blob_len % 8 != 0 || blob_len == 0 || 0x68 + blob_len > p.len() {
-            return Err(corrupt(slot_at + 0x64, format!("key blob of {blob_len} bytes")));
+            return Err(corrupt(
+                slot_at + 0x64,
+                format!("key blob of {blob_len} bytes"),
+            ));
         }
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&h[0x24..0x34]);
@@ -254,9 +272,12 @@ impl EncrHeader {
             )
             .with_format(FORMAT)
         };
-        let plain = dec.decrypt_padded_mut::<Pkcs7>(&mut blob).map_err(|_| wrong())?;
+        let plain = dec
+            .decrypt_padded_mut::<Pkcs7>(&mut blob)
+            .map_err(|_| wrong())?;
         let (k, m) = ((self.key_bits / 8) as usize, (self.hmac_bits / 8) as usize);
-        if plain.len() < k + m || (plain.len() >= k + m + 4 && &plain[k + m..k + m + 4] != KEY_MARKER)
+        if plain.len() < k + m
+            || (plain.len() >= k + m + 4 && &plain[k + m..k + m + 4] != KEY_MARKER)
         {
             return Err(wrong());
         }
@@ -282,10 +303,15 @@ enum AesKey {
 impl Keys {
     fn new(aes_key: &[u8], hmac_key: &[u8]) -> Result<Self> {
         let aes = match aes_key.len() {
-            16 => AesKey::Aes128(aes::Aes128::new_from_slice(aes_key).map_err(|_| corrupt(0, "AES key"))?),
-            _ => AesKey::Aes256(aes::Aes256::new_from_slice(aes_key).map_err(|_| corrupt(0, "AES key"))?),
+            16 => AesKey::Aes128(
+                aes::Aes128::new_from_slice(aes_key).map_err(|_| corrupt(0, "AES key"))?,
+            ),
+            _ => AesKey::Aes256(
+                aes::Aes256::new_from_slice(aes_key).map_err(|_| corrupt(0, "AES key"))?,
+            ),
         };
-        let hmac = <HmacSha1 as Mac>::new_from_slice(hmac_key).map_err(|_| corrupt(0, "HMAC key"))?;
+        let hmac =
+            <HmacSha1 as Mac>::new_from_slice(hmac_key).map_err(|_| corrupt(0, "HMAC key"))?;
         Ok(Keys { aes, hmac })
     }
 
@@ -302,12 +328,16 @@ impl Keys {
     pub fn decrypt(&self, n: u32, data: &mut [u8]) -> Result<()> {
         let iv = self.iv(n);
         let r = match &self.aes {
-            AesKey::Aes128(c) => cbc::Decryptor::<aes::Aes128>::inner_iv_init(c.clone(), &iv.into())
-                .decrypt_padded_mut::<NoPadding>(data)
-                .map(|_| ()),
-            AesKey::Aes256(c) => cbc::Decryptor::<aes::Aes256>::inner_iv_init(c.clone(), &iv.into())
-                .decrypt_padded_mut::<NoPadding>(data)
-                .map(|_| ()),
+            AesKey::Aes128(c) => {
+                cbc::Decryptor::<aes::Aes128>::inner_iv_init(c.clone(), &iv.into())
+                    .decrypt_padded_mut::<NoPadding>(data)
+                    .map(|_| ())
+            }
+            AesKey::Aes256(c) => {
+                cbc::Decryptor::<aes::Aes256>::inner_iv_init(c.clone(), &iv.into())
+                    .decrypt_padded_mut::<NoPadding>(data)
+                    .map(|_| ())
+            }
         };
         r.map_err(|_| corrupt(0, "an encrypted block is not a whole number of AES blocks"))
     }
@@ -317,12 +347,16 @@ impl Keys {
         let iv = self.iv(n);
         let len = data.len();
         let r = match &self.aes {
-            AesKey::Aes128(c) => cbc::Encryptor::<aes::Aes128>::inner_iv_init(c.clone(), &iv.into())
-                .encrypt_padded_mut::<NoPadding>(data, len)
-                .map(|_| ()),
-            AesKey::Aes256(c) => cbc::Encryptor::<aes::Aes256>::inner_iv_init(c.clone(), &iv.into())
-                .encrypt_padded_mut::<NoPadding>(data, len)
-                .map(|_| ()),
+            AesKey::Aes128(c) => {
+                cbc::Encryptor::<aes::Aes128>::inner_iv_init(c.clone(), &iv.into())
+                    .encrypt_padded_mut::<NoPadding>(data, len)
+                    .map(|_| ())
+            }
+            AesKey::Aes256(c) => {
+                cbc::Encryptor::<aes::Aes256>::inner_iv_init(c.clone(), &iv.into())
+                    .encrypt_padded_mut::<NoPadding>(data, len)
+                    .map(|_| ())
+            }
         };
         r.map_err(|_| Error::invalid_input("a block is not a whole number of AES blocks"))
     }
@@ -462,7 +496,9 @@ impl EncryptingSink {
     /// Starts an encrypted image in `inner`.
     pub fn new(inner: Arc<dyn WriteAt>, opts: &EncryptOptions) -> Result<Self> {
         if !matches!(opts.key_bits, 128 | 256) {
-            return Err(Error::invalid_input("AES key bits must be 128 or 256").with_format(DMG_FORMAT));
+            return Err(
+                Error::invalid_input("AES key bits must be 128 or 256").with_format(DMG_FORMAT)
+            );
         }
         let mut key = vec![0u8; (opts.key_bits / 8) as usize];
         let mut hmac_key = [0u8; 20];
@@ -481,7 +517,10 @@ impl EncryptingSink {
         blob.extend_from_slice(&hmac_key);
         blob.extend_from_slice(KEY_MARKER);
         let plain_len = blob.len();
-        blob.resize(plain_len.next_multiple_of(8) + if plain_len % 8 == 0 { 8 } else { 0 }, 0);
+        blob.resize(
+            plain_len.next_multiple_of(8) + if plain_len % 8 == 0 { 8 } else { 0 },
+            0,
+        );
         let mut kek = [0u8; 24];
         pbkdf2::pbkdf2_hmac::<Sha1>(opts.password.as_bytes(), &salt, opts.iterations, &mut kek);
         let enc = cbc::Encryptor::<des::TdesEde3>::new_from_slices(&kek, &iv)
@@ -494,8 +533,10 @@ impl EncryptingSink {
         hmac_key.fill(0);
         kek.fill(0);
         let mut h = vec![0u8; WRITE_DATA_OFFSET as usize];
-        let put32 = |h: &mut [u8], off: usize, v: u32| h[off..off + 4].copy_from_slice(&v.to_be_bytes());
-        let put64 = |h: &mut [u8], off: usize, v: u64| h[off..off + 8].copy_from_slice(&v.to_be_bytes());
+        let put32 =
+            |h: &mut [u8], off: usize, v: u32| h[off..off + 4].copy_from_slice(&v.to_be_bytes());
+        let put64 =
+            |h: &mut [u8], off: usize, v: u64| h[off..off + 8].copy_from_slice(&v.to_be_bytes());
         h[..8].copy_from_slice(MAGIC);
         put32(&mut h, 0x08, 2);
         put32(&mut h, 0x0c, 16);
@@ -615,7 +656,10 @@ impl WriteAt for EncryptingSink {
         if size == self.lock().written {
             return Ok(());
         }
-        Err(Error::unsupported(FORMAT, "an encrypted output cannot be resized"))
+        Err(Error::unsupported(
+            FORMAT,
+            "an encrypted output cannot be resized",
+        ))
     }
 
     fn flush(&self) -> Result<()> {
@@ -674,19 +718,21 @@ mod tests {
         sink.finish().unwrap();
         let good = mem.to_vec();
         let cases: Vec<(usize, &[u8])> = vec![
-            (0x08, &[0, 0, 0, 1]),              // version
-            (0x34, &[0, 0, 0, 3]),              // block size
-            (0x38, &[0xff; 8]),                 // data size
-            (0x48, &[0, 0, 1, 0]),              // key slots
+            (0x08, &[0, 0, 0, 1]),                // version
+            (0x34, &[0, 0, 0, 3]),                // block size
+            (0x38, &[0xff; 8]),                   // data size
+            (0x48, &[0, 0, 1, 0]),                // key slots
             (0x50, &[0, 0, 0, 0, 0x7f, 0, 0, 0]), // slot offset
-            (0x68, &[0xff, 0xff, 0xff, 0xff]),  // iterations
-            (0xc4, &[0, 0, 0x10, 0]),           // blob length
+            (0x68, &[0xff, 0xff, 0xff, 0xff]),    // iterations
+            (0xc4, &[0, 0, 0x10, 0]),             // blob length
         ];
         for (off, bytes) in cases {
             let mut b = good.clone();
             b[off..off + bytes.len()].copy_from_slice(bytes);
             let file: DeviceRef = Arc::new(MemorySource::new(b));
-            let err = Encrypted::open(file, Some(&Password::new("pw"))).err().unwrap();
+            let err = Encrypted::open(file, Some(&Password::new("pw")))
+                .err()
+                .unwrap();
             assert_ne!(err.kind(), ErrorKind::NeedsPassword, "offset {off:#x}");
         }
     }

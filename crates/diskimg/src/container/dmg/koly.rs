@@ -175,8 +175,10 @@ impl KolyTrailer {
     pub fn to_bytes(&self) -> [u8; KOLY_LEN] {
         let mut b = [0u8; KOLY_LEN];
         b[..4].copy_from_slice(&KOLY_MAGIC);
-        let put32 = |b: &mut [u8], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_be_bytes());
-        let put64 = |b: &mut [u8], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_be_bytes());
+        let put32 =
+            |b: &mut [u8], off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_be_bytes());
+        let put64 =
+            |b: &mut [u8], off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_be_bytes());
         put32(&mut b, 4, self.version);
         put32(&mut b, 8, self.header_size);
         put32(&mut b, 12, self.flags);

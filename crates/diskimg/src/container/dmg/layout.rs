@@ -134,7 +134,12 @@ fn gpt_regions(dev: &Head<'_>, head: &[u8]) -> Option<Vec<TableSpec>> {
     let mut r = vec![
         region(0, 1, "Protective Master Boot Record", "MBR"),
         region(1, 1, "GPT Header", "Primary GPT Header"),
-        region(entries_lba, entry_sectors, "GPT Partition Data", "Primary GPT Table"),
+        region(
+            entries_lba,
+            entry_sectors,
+            "GPT Partition Data",
+            "Primary GPT Table",
+        ),
     ];
     for p in gpt.partitions() {
         let kind = match p.type_name {

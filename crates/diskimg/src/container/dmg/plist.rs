@@ -171,7 +171,9 @@ impl<'a> Parser<'a> {
                     self.set_key(&mut stack, String::new(), at)?;
                     continue;
                 }
-                Tag::Start(name @ (b"key" | b"string" | b"data" | b"integer" | b"real" | b"date")) => {
+                Tag::Start(
+                    name @ (b"key" | b"string" | b"data" | b"integer" | b"real" | b"date"),
+                ) => {
                     let raw = self.text_until(name)?;
                     let text = decode_text(raw, at)?;
                     match name {
@@ -180,9 +182,10 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                         b"string" => Value::String(text),
-                        b"data" => Value::Data(base64_decode(text.as_bytes()).ok_or_else(
-                            || bad(at, "<data> is not valid base64"),
-                        )?),
+                        b"data" => Value::Data(
+                            base64_decode(text.as_bytes())
+                                .ok_or_else(|| bad(at, "<data> is not valid base64"))?,
+                        ),
                         b"integer" => Value::Integer(parse_int(text.trim()).ok_or_else(|| {
                             bad(at, format!("'{}' is not an integer", text.trim()))
                         })?),
@@ -262,7 +265,9 @@ impl<'a> Parser<'a> {
                 None
             };
             if let Some(end) = skip_to {
-                let e = self.find(end).ok_or_else(|| bad(at, "unterminated markup"))?;
+                let e = self
+                    .find(end)
+                    .ok_or_else(|| bad(at, "unterminated markup"))?;
                 self.pos = e + end.len();
                 self.skip_space();
                 continue;
@@ -340,13 +345,14 @@ fn decode_text(raw: &[u8], at: usize) -> Result<String> {
             "quot" => '"',
             "apos" => '\'',
             _ => {
-                let code = if let Some(h) = ent.strip_prefix("#x").or_else(|| ent.strip_prefix("#X")) {
-                    u32::from_str_radix(h, 16).ok()
-                } else if let Some(d) = ent.strip_prefix('#') {
-                    d.parse().ok()
-                } else {
-                    None
-                };
+                let code =
+                    if let Some(h) = ent.strip_prefix("#x").or_else(|| ent.strip_prefix("#X")) {
+                        u32::from_str_radix(h, 16).ok()
+                    } else if let Some(d) = ent.strip_prefix('#') {
+                        d.parse().ok()
+                    } else {
+                        None
+                    };
                 code.and_then(char::from_u32)
                     .ok_or_else(|| bad(at, format!("unknown entity &{ent};")))?
             }
@@ -428,7 +434,9 @@ pub fn write(value: &Value) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn write_value(out: &mut String, v: &Value, depth: usize) {
@@ -477,7 +485,10 @@ mod tests {
         assert_eq!(base64_encode(b"mish", 76, ""), "bWlzaA==\n");
         for n in 0..40 {
             let d: Vec<u8> = (0..n).map(|i| (i * 37) as u8).collect();
-            assert_eq!(base64_decode(base64_encode(&d, 44, "\t\t").as_bytes()).unwrap(), d);
+            assert_eq!(
+                base64_decode(base64_encode(&d, 44, "\t\t").as_bytes()).unwrap(),
+                d
+            );
         }
     }
 

@@ -66,7 +66,10 @@ pub struct SparseDevice {
 
 impl SparseDevice {
     fn band_at(&self, offset: u64) -> (usize, u64) {
-        ((offset / self.band_bytes) as usize, offset % self.band_bytes)
+        (
+            (offset / self.band_bytes) as usize,
+            offset % self.band_bytes,
+        )
     }
 }
 

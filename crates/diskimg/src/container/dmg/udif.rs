@@ -71,7 +71,12 @@ pub struct UdifImage {
 pub fn read_koly(file: &dyn ReadAt) -> Result<KolyTrailer> {
     let size = file.size();
     if size < KOLY_LEN as u64 {
-        return Err(Error::corrupt(FORMAT, "koly trailer", 0, "file shorter than 512 bytes"));
+        return Err(Error::corrupt(
+            FORMAT,
+            "koly trailer",
+            0,
+            "file shorter than 512 bytes",
+        ));
     }
     let at = size - KOLY_LEN as u64;
     let b = read_vec(file, at, KOLY_LEN as u64, KOLY_LEN as u64)?;
@@ -84,7 +89,12 @@ fn read_tables(file: &dyn ReadAt, koly: &KolyTrailer) -> Result<(Vec<BlkxEntry>,
         let text = read_vec(file, koly.xml_offset, koly.xml_length, MAX_XML_LEN)
             .map_err(|e| e.with_format(FORMAT).with_structure("XML property list"))?;
         let doc = plist::parse(&text).map_err(|e| {
-            Error::corrupt(FORMAT, "XML property list", koly.xml_offset, e.message().to_owned())
+            Error::corrupt(
+                FORMAT,
+                "XML property list",
+                koly.xml_offset,
+                e.message().to_owned(),
+            )
         })?;
         let blkx = doc
             .get("resource-fork")
@@ -137,8 +147,13 @@ fn read_tables(file: &dyn ReadAt, koly: &KolyTrailer) -> Result<(Vec<BlkxEntry>,
         return Ok((tables, Metadata::Xml));
     }
     if koly.rsrc_fork_length > 0 {
-        let fork = read_vec(file, koly.rsrc_fork_offset, koly.rsrc_fork_length, MAX_RSRC_LEN)
-            .map_err(|e| e.with_format(FORMAT).with_structure("resource fork"))?;
+        let fork = read_vec(
+            file,
+            koly.rsrc_fork_offset,
+            koly.rsrc_fork_length,
+            MAX_RSRC_LEN,
+        )
+        .map_err(|e| e.with_format(FORMAT).with_structure("resource fork"))?;
         let res = rsrc::resources_of(&fork, b"blkx", koly.rsrc_fork_offset)?;
         let mut tables = Vec::with_capacity(res.len());
         for r in res {
@@ -292,7 +307,12 @@ pub fn open(file: &DeviceRef, ctx: &OpenContext) -> Result<(UdifImage, UdifDevic
     for e in &tables {
         let t = &e.table;
         let bad = |msg: String| {
-            Error::corrupt(FORMAT, "blkx table", koly.xml_offset, format!("table '{}': {msg}", e.name))
+            Error::corrupt(
+                FORMAT,
+                "blkx table",
+                koly.xml_offset,
+                format!("table '{}': {msg}", e.name),
+            )
         };
         let table_end = t
             .first_sector

@@ -122,7 +122,11 @@ pub fn verify_opened(image: &UdifImage, dev: &UdifDevice) -> Result<VerifyReport
         checks.push(check(format!("blkx '{}'", e.name), &e.table.checksum, crc));
     }
     if k.master_checksum.kind != 0 {
-        checks.push(check("master".to_owned(), &k.master_checksum, master.finalize()));
+        checks.push(check(
+            "master".to_owned(),
+            &k.master_checksum,
+            master.finalize(),
+        ));
     }
     Ok(VerifyReport {
         format: FORMAT,
@@ -153,9 +157,7 @@ fn table_crc(dev: &UdifDevice, e: &super::udif::BlkxEntry) -> Result<u32> {
     let chunks: Vec<_> = t
         .chunks
         .iter()
-        .filter(|c| {
-            c.sector_count > 0 && (c.kind == ChunkKind::Raw || c.kind.is_compressed())
-        })
+        .filter(|c| c.sector_count > 0 && (c.kind == ChunkKind::Raw || c.kind.is_compressed()))
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut total = crc32fast::Hasher::new();

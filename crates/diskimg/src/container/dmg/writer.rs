@@ -85,7 +85,10 @@ impl UdifSettings {
         let o = &req.options;
         o.check_known(FORMAT, OPTIONS)?;
         if req.backing.is_some() {
-            return Err(Error::unsupported(FORMAT, "DMG images have no backing file"));
+            return Err(Error::unsupported(
+                FORMAT,
+                "DMG images have no backing file",
+            ));
         }
         let compression = match o.get("compression") {
             None => Compression::Zlib,
@@ -192,7 +195,11 @@ impl UdifWriter {
         if !self.tables.is_empty() {
             return;
         }
-        let specs = layout::plan(head.unwrap_or_default(), self.sectors, self.settings.per_partition);
+        let specs = layout::plan(
+            head.unwrap_or_default(),
+            self.sectors,
+            self.settings.per_partition,
+        );
         self.tables = specs
             .into_iter()
             .map(|spec| TableState {
@@ -302,9 +309,10 @@ impl UdifWriter {
             offset,
             length: payload.len() as u64,
         });
-        table
-            .crc
-            .combine(&crc32fast::Hasher::new_with_initial_len(crc, sectors * SECTOR));
+        table.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            crc,
+            sectors * SECTOR,
+        ));
         self.next = first + sectors;
         Ok(())
     }
@@ -316,7 +324,9 @@ impl UdifWriter {
         while s < first + sectors {
             let t = self.table_of(s);
             let t_end = self.tables[t].spec.first + self.tables[t].spec.sectors;
-            let stop = (first + sectors).min(t_end.max(s + 1)).min(s + CHUNK_SECTORS);
+            let stop = (first + sectors)
+                .min(t_end.max(s + 1))
+                .min(s + CHUNK_SECTORS);
             let piece = &data[((s - first) * SECTOR) as usize..((stop - first) * SECTOR) as usize];
             if crate::ops::convert::pipeline::is_zero(piece) {
                 self.gap_to(stop);
@@ -422,7 +432,12 @@ impl ImageWriter for UdifWriter {
             if raw {
                 plain.copy_from_slice(payload);
             } else {
-                codec::decompress(self.settings.compression.chunk_kind(), payload, &mut plain, 0)?;
+                codec::decompress(
+                    self.settings.compression.chunk_kind(),
+                    payload,
+                    &mut plain,
+                    0,
+                )?;
             }
             if index == 0 {
                 self.plan(Some(&plain));

@@ -16,7 +16,9 @@ pub use pipeline::{ConvertProgress, NoProgress, PipelineStats, write_image};
 
 use crate::container::OpenContext;
 use crate::container::dmg::crypt::{EncryptOptions, EncryptingSink};
-use crate::container::open::{OpenedImage, open_image, open_image_with_password, resolve_backing_name};
+use crate::container::open::{
+    OpenedImage, open_image, open_image_with_password, resolve_backing_name,
+};
 use crate::container::password::Password;
 use crate::container::write::{BackingRef, CreateRequest, FormatOptions, ImageWriter};
 use crate::device::DeviceRef;
@@ -132,11 +134,7 @@ pub fn convert(
     if same_file(input, output) {
         return Err(Error::invalid_input("the output is the input").with_file(output));
     }
-    let src = open_image_with_password(
-        input,
-        opts.input_format.as_deref(),
-        opts.password.clone(),
-    )?;
+    let src = open_image_with_password(input, opts.input_format.as_deref(), opts.password.clone())?;
     let desc = output_format(output, opts.format.as_deref())?;
     let options = FormatOptions::parse(&opts.options)?;
     // An output over a backing file (`-o backing_file=`): only what differs from it is written.
