@@ -25,6 +25,11 @@ fn kept_fuzz_findings_do_not_panic() {
         "ext4",
         "squashfs",
         "qcow2",
+        "dmg",
+        "dmg_plist",
+        "dmg_mish",
+        "dmg_adc",
+        "dmg_sparse",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else {
             continue;
