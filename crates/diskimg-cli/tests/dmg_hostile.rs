@@ -233,7 +233,7 @@ fn damaged_chunks_fail_reads_and_verify_finds_flipped_bytes() {
             .checks
             .iter()
             .filter(|c| c.status == CheckStatus::Mismatch)
-            .map(|c| c.name.as_str())
+            .map(|c| c.record.as_str())
             .collect();
         assert!(bad.contains(&"data fork"), "{bad:?}");
         assert!(bad.iter().any(|n| n.starts_with("blkx")), "{bad:?}");

@@ -57,7 +57,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use udif::{Metadata, UdifImage};
 
-pub use verify::{VerifyReport, verify};
+pub use verify::{ChecksumResult, VerifyReport, verify};
 
 /// Format name.
 pub const FORMAT: &str = "dmg";
