@@ -35,7 +35,7 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Convert a disk image to another format (raw, qcow2, ...), reading only allocated data.
     #[command(
-        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n  diskimg convert app.dmg app.img                 # the raw disk inside a DMG\n  diskimg convert disk.img out.dmg -o compression=lzfse\n  diskimg convert disk.img secret.dmg --encrypt --password-file pw.txt\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
+        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n  diskimg convert app.dmg app.img                 # the raw disk inside a DMG\n  diskimg convert disk.img out.dmg --compression lzfse   # or -o compression=lzfse\n  diskimg convert disk.img secret.dmg --encrypt --password-file pw.txt\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
     )]
     Convert(ConvertArgs),
     /// Create an image: a blank disk or an overlay, or an image of folders (`create iso`).
@@ -91,6 +91,10 @@ pub struct ConvertArgs {
     /// Compress the data (formats that can: qcow2).
     #[arg(short = 'c', long = "compress")]
     pub compress: bool,
+    /// Chunk compression of a DMG output: zlib (UDZO, the default), bzip2 (UDBZ), lzfse
+    /// (ULFO), lzma (ULMO), none (UDRO). The same as `-o compression=NAME`.
+    #[arg(long, value_name = "NAME")]
+    pub compression: Option<String>,
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -31,7 +31,12 @@ pub fn run(a: ConvertArgs) -> Result<()> {
     let opts = ConvertOptions {
         format: a.format.clone(),
         input_format: a.input_format.clone(),
-        options: a.options.clone(),
+        options: a
+            .options
+            .iter()
+            .cloned()
+            .chain(a.compression.iter().map(|c| format!("compression={c}")))
+            .collect(),
         compress: a.compress,
         threads: a.threads,
         password,
