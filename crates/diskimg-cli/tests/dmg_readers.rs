@@ -224,3 +224,67 @@ fn sparse_bundles_made_from_a_disk_read_back() {
     ok(diskimg().arg("extract").arg("-q").arg(&b).arg("-o").arg(&x));
     assert_same_tree(&x, &fx.join("tree"), Compare::default(), "sparsebundle");
 }
+
+/// pydmg's image cut into a segmented one, as hdiutil `segment` lays them out: `seg.dmg` holds
+/// the first part of the data fork, the property list and a trailer (segment 1 of 3);
+/// `seg.002.dmgpart` and `seg.003.dmgpart` hold the rest of the fork, each with its trailer
+/// (number, running offset, the shared segment id). The cuts fall inside chunks. Data fork
+/// checksums are dropped (type none): they would need recomputing per segment.
+#[test]
+fn a_segmented_image_reads_as_the_whole() {
+    use diskimg::container::dmg::koly::{KolyTrailer, UdifChecksum};
+    let Some(fx) = fixtures("dmg") else { return };
+    let img = std::fs::read(fx.join("pydmg.dmg")).unwrap();
+    let at = img.len() - 512;
+    let whole = KolyTrailer::parse(&img[at..], at as u64).unwrap();
+    assert_eq!(whole.data_fork_offset, 0);
+    let fork = &img[..whole.data_fork_length as usize];
+    let xml = &img[whole.xml_offset as usize..(whole.xml_offset + whole.xml_length) as usize];
+    let cuts = [0, fork.len() / 3 + 1001, 2 * fork.len() / 3 + 7, fork.len()];
+    let d = tempdir();
+    let first = d.path().join("seg.dmg");
+    for n in 0..3 {
+        let part = &fork[cuts[n]..cuts[n + 1]];
+        let mut k = whole.clone();
+        k.segment_number = n as u32 + 1;
+        k.segment_count = 3;
+        k.segment_id = [0x5e; 16];
+        k.running_data_fork_offset = cuts[n] as u64;
+        k.data_fork_length = part.len() as u64;
+        k.data_checksum = UdifChecksum::NONE;
+        let mut file = part.to_vec();
+        if n == 0 {
+            k.xml_offset = part.len() as u64;
+            file.extend_from_slice(xml);
+        } else {
+            (k.xml_offset, k.xml_length) = (0, 0);
+        }
+        file.extend_from_slice(&k.to_bytes());
+        let name = if n == 0 {
+            first.clone()
+        } else {
+            d.path().join(format!("seg.{:03}.dmgpart", n + 1))
+        };
+        std::fs::write(name, file).unwrap();
+    }
+    let raw = raw_of(&first, &[]);
+    assert!(raw == std::fs::read(fx.join("pydmg.raw")).unwrap());
+    // The table checksums read chunks across the cuts.
+    let file: diskimg::device::DeviceRef =
+        std::sync::Arc::new(diskimg::io::FileSource::open(&first).unwrap());
+    let ctx = diskimg::container::OpenContext {
+        path: Some(first.clone()),
+        ..Default::default()
+    };
+    let r = diskimg::container::dmg::verify(file, &ctx).unwrap();
+    assert!(r.ok, "{:?}", r.checks);
+    assert!(r.checks.iter().any(|c| c.record.starts_with("blkx")));
+    // A missing segment is an error naming it.
+    std::fs::remove_file(d.path().join("seg.003.dmgpart")).unwrap();
+    let out = run(diskimg()
+        .args(["convert", "-q"])
+        .arg(&first)
+        .arg(d.path().join("x.raw")));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("seg.003.dmgpart"));
+}
