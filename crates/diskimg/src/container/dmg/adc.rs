@@ -122,7 +122,7 @@ mod tests {
             expect.push(byte);
         }
         src.extend_from_slice(&[0x03, 0xff]); // l = 0, distance 0x3ff + 1 = 1024
-        expect.extend_from_slice(&expect[..3].to_vec());
+        expect.extend_from_within(..3);
         assert_eq!(dec(&src, 2048).unwrap(), expect);
     }
 

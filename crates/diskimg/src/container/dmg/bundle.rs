@@ -159,7 +159,7 @@ impl SparseBundle {
         let band_size = doc
             .get("band-size")
             .and_then(|v| v.as_u64())
-            .filter(|&b| b >= 512 && b <= 1 << 34)
+            .filter(|b| (512..=1 << 34).contains(b))
             .ok_or_else(|| bad("no usable band-size"))?;
         let size = doc
             .get("size")

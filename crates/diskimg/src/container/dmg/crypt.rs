@@ -296,19 +296,19 @@ pub struct Keys {
 
 #[derive(Clone)]
 enum AesKey {
-    Aes128(aes::Aes128),
-    Aes256(aes::Aes256),
+    Aes128(Box<aes::Aes128>),
+    Aes256(Box<aes::Aes256>),
 }
 
 impl Keys {
     fn new(aes_key: &[u8], hmac_key: &[u8]) -> Result<Self> {
         let aes = match aes_key.len() {
-            16 => AesKey::Aes128(
+            16 => AesKey::Aes128(Box::new(
                 aes::Aes128::new_from_slice(aes_key).map_err(|_| corrupt(0, "AES key"))?,
-            ),
-            _ => AesKey::Aes256(
+            )),
+            _ => AesKey::Aes256(Box::new(
                 aes::Aes256::new_from_slice(aes_key).map_err(|_| corrupt(0, "AES key"))?,
-            ),
+            )),
         };
         let hmac =
             <HmacSha1 as Mac>::new_from_slice(hmac_key).map_err(|_| corrupt(0, "HMAC key"))?;
@@ -329,12 +329,12 @@ impl Keys {
         let iv = self.iv(n);
         let r = match &self.aes {
             AesKey::Aes128(c) => {
-                cbc::Decryptor::<aes::Aes128>::inner_iv_init(c.clone(), &iv.into())
+                cbc::Decryptor::<aes::Aes128>::inner_iv_init((**c).clone(), &iv.into())
                     .decrypt_padded_mut::<NoPadding>(data)
                     .map(|_| ())
             }
             AesKey::Aes256(c) => {
-                cbc::Decryptor::<aes::Aes256>::inner_iv_init(c.clone(), &iv.into())
+                cbc::Decryptor::<aes::Aes256>::inner_iv_init((**c).clone(), &iv.into())
                     .decrypt_padded_mut::<NoPadding>(data)
                     .map(|_| ())
             }
@@ -348,12 +348,12 @@ impl Keys {
         let len = data.len();
         let r = match &self.aes {
             AesKey::Aes128(c) => {
-                cbc::Encryptor::<aes::Aes128>::inner_iv_init(c.clone(), &iv.into())
+                cbc::Encryptor::<aes::Aes128>::inner_iv_init((**c).clone(), &iv.into())
                     .encrypt_padded_mut::<NoPadding>(data, len)
                     .map(|_| ())
             }
             AesKey::Aes256(c) => {
-                cbc::Encryptor::<aes::Aes256>::inner_iv_init(c.clone(), &iv.into())
+                cbc::Encryptor::<aes::Aes256>::inner_iv_init((**c).clone(), &iv.into())
                     .encrypt_padded_mut::<NoPadding>(data, len)
                     .map(|_| ())
             }

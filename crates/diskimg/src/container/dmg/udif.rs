@@ -335,7 +335,7 @@ pub fn open(file: &DeviceRef, ctx: &OpenContext) -> Result<(UdifImage, UdifDevic
                 })?;
             let len = (end - first) * SECTOR;
             let stored = matches!(c.kind, ChunkKind::Raw) || c.kind.is_compressed();
-            let src = t.data_offset.checked_add(c.offset).unwrap_or(u64::MAX);
+            let src = t.data_offset.saturating_add(c.offset);
             if stored && src.checked_add(c.length).is_none_or(|e| e > fork_len) {
                 return Err(bad(format!(
                     "chunk at sector {} stores {} bytes at {src}, past the data fork ({fork_len} bytes)",
