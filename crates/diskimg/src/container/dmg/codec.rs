@@ -163,10 +163,12 @@ impl Compression {
         }
     }
 
-    /// The level used when none is given (hdiutil's defaults where known).
+    /// The level used when none is given: hdiutil's defaults where known, except zlib. hdiutil
+    /// uses zlib level 1; zlib-rs's level 1 is its "quick" strategy (about 18% larger on a CD
+    /// image), while its level 2 gives the size of classic zlib level 1 (docs/BENCHMARKS.md).
     pub fn default_level(self) -> u32 {
         match self {
-            Compression::Zlib => 1,
+            Compression::Zlib => 2,
             Compression::Bzip2 => 9,
             Compression::Lzma => 6,
             Compression::None | Compression::Lzfse => 0,

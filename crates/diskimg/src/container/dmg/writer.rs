@@ -49,7 +49,7 @@ const OPTIONS: &[OptionHelp] = &[
     },
     OptionHelp {
         key: "level",
-        help: "compression level: zlib 1-9 (default 1), bzip2 1-9 (9), lzma 0-9 (6)",
+        help: "compression level: zlib 1-9 (default 2: the size of hdiutil's level 1), bzip2 1-9 (9), lzma 0-9 (6)",
     },
     OptionHelp {
         key: "partitions",
