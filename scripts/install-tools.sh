@@ -15,6 +15,7 @@ PACKAGES=(
   python3-vmdkstream                                              # an independent streamOptimized writer
   ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
   libqcow-utils                                                   # qcowinfo: independent qcow2 reader
+  dmg2img python3-venv                                            # independent DMG reader; venv for pydmg (PyPI)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
