@@ -151,3 +151,45 @@ seeds = {
 for n, b in seeds.items():
     open(os.path.join(out, n), "wb").write(b)
 PY
+# DMG: small images whole (UDIF of every codec made here; hdiutil samples when fetched), their
+# property lists and blkx tables, ADC chunks, and a sparse image built from its header layout.
+mkdir -p seeds/dmg seeds/dmg_plist seeds/dmg_mish seeds/dmg_adc seeds/dmg_sparse
+dmgfx=$fx/dmg
+if [ -d "$dmgfx" ]; then
+  bin=${DISKIMG:-${di:-}}
+  head -c 2097152 "$dmgfx/fat.img" > "$tmp/small.img"
+  if [ -n "$bin" ]; then
+    for c in zlib bzip2 lzfse lzma none; do
+      "$bin" convert -q -o "compression=$c" "$tmp/small.img" "seeds/dmg/made_$c.dmg"
+    done
+  fi
+  for f in "$dmgfx"/hdiutil/*.dmg "$dmgfx"/mkdmg_iso.dmg; do
+    [ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 1048576 ] && cp "$f" seeds/dmg/
+  done
+  python3 - seeds <<'PY'
+import base64, glob, os, plistlib, struct, sys
+out = sys.argv[1]
+for f in glob.glob(os.path.join(out, "dmg", "*.dmg")):
+    d = open(f, "rb").read()
+    if d[-512:-508] != b"koly":
+        continue
+    xo, xl = struct.unpack(">QQ", d[-512 + 216:-512 + 232])
+    if xl == 0:
+        continue
+    xml = d[xo:xo + xl]
+    n = os.path.basename(f)
+    open(os.path.join(out, "dmg_plist", n), "wb").write(xml)
+    for i, b in enumerate(plistlib.loads(xml)["resource-fork"]["blkx"][:3]):
+        open(os.path.join(out, "dmg_mish", f"{n}.{i}"), "wb").write(b["Data"])
+        m = b["Data"]
+        for k in range(struct.unpack(">I", m[200:204])[0]):
+            t, _, _, _, off, ln = struct.unpack(">IIQQQQ", m[204 + 40 * k:244 + 40 * k])
+            if t == 0x80000004 and ln:
+                open(os.path.join(out, "dmg_adc", f"{n}.{i}.{k}"), "wb").write(d[off:off + ln])
+hdr = bytearray(4096)
+hdr[0:4] = b"sprs"; hdr[4:8] = (3).to_bytes(4, "big"); hdr[8:12] = (8).to_bytes(4, "big")
+hdr[12:16] = (1).to_bytes(4, "big"); hdr[16:20] = (64).to_bytes(4, "big")
+hdr[64:68] = (2).to_bytes(4, "big"); hdr[68:72] = (1).to_bytes(4, "big")
+open(os.path.join(out, "dmg_sparse", "two_bands"), "wb").write(bytes(hdr) + b"\x11" * 4096 + b"\x22" * 4096)
+PY
+fi

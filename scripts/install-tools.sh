@@ -19,6 +19,7 @@ PACKAGES=(
   bchunk nrg2iso mdf2iso ccd2iso iat flac                         # optical: independent readers, FLAC decoder
   isomd5sum       libnbd-bin bmap-tools b3sum                     # mount (fusermount3), verify (implantisomd5,
                                                                   # checkisomd5), NBD clients, bench-write.sh, BLAKE3
+  dmg2img python3-venv                                            # independent DMG reader; venv for pydmg (PyPI)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -36,13 +36,13 @@ pub enum Command {
     /// Convert an image to another format: VM disks (raw, qcow2, ...) reading only allocated
     /// data, and optical discs (CUE/BIN, TOC, CCD, MDS, NRG, ISO) keeping every sector.
     #[command(
-        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n  diskimg convert album.mds album.cue              # discs: everything the target cannot hold is listed\n  diskimg convert game.ccd game.cue --split        # one .bin per track\n  diskimg convert game.nrg game.iso                # the data track\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
+        after_help = "Examples:\n  diskimg convert vm.vmdk vm.qcow2              # format from the extension\n  diskimg convert -O raw vm.qcow2 disk.img\n  diskimg convert -c -o compression_type=zstd vm.raw vm.qcow2\n  diskimg convert -O qcow2 -o compat=0.10,cluster_size=128k in.img out.qcow2\n  diskimg convert -o backing_file=base.qcow2 desk.qcow2 desk-new.qcow2\n  diskimg convert album.mds album.cue              # discs: everything the target cannot hold is listed\n  diskimg convert game.ccd game.cue --split        # one .bin per track\n  diskimg convert game.nrg game.iso                # the data track\n  diskimg convert app.dmg app.img                 # the raw disk inside a DMG\n  diskimg convert disk.img out.dmg --compression lzfse   # or -o compression=lzfse\n  diskimg convert disk.img secret.dmg --encrypt --password-file pw.txt\n\nOptions for -o by format: diskimg convert --list-options FORMAT"
     )]
     Convert(ConvertArgs),
     /// Create an image: a blank disk or an overlay, or an image of folders (`create iso`).
     #[command(
         args_conflicts_with_subcommands = true,
-        after_help = "Examples:\n  diskimg create --size 20G new.qcow2\n  diskimg create --size 1T -O raw sparse.img\n  diskimg create --backing golden.qcow2 desk1.qcow2   # size from the backing image\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso\n  diskimg create iso ./site --exclude '*.tmp' --graft /extra/=notes.txt -o site.iso"
+        after_help = "Examples:\n  diskimg create --size 20G new.qcow2\n  diskimg create --size 1T -O raw sparse.img\n  diskimg create --backing golden.qcow2 desk1.qcow2   # size from the backing image\n  diskimg create iso ~/Photos/2019 -o photos-2019.iso\n  diskimg create iso ./site --exclude '*.tmp' --graft /extra/=notes.txt -o site.iso\n  diskimg create dmg ./Assets -o assets.dmg --volume-name Assets"
     )]
     Create(Box<CreateArgs>),
     /// Fold an overlay into its backing image, then empty the overlay.
@@ -139,6 +139,10 @@ pub struct ConvertArgs {
     /// Replace outputs that exist.
     #[arg(long)]
     pub overwrite: bool,
+    /// Chunk compression of a DMG output: zlib (UDZO, the default), bzip2 (UDBZ), lzfse
+    /// (ULFO), lzma (ULMO), none (UDRO). The same as `-o compression=NAME`.
+    #[arg(long, value_name = "NAME")]
+    pub compression: Option<String>,
     /// Worker threads (default: the number of cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -151,6 +155,15 @@ pub struct ConvertArgs {
     /// List the -o options of FORMAT and exit.
     #[arg(long, value_name = "FORMAT")]
     pub list_options: Option<String>,
+    /// Encrypt the output (DMG: AES, encrcdsa v2) with the password of --password-file,
+    /// --password-stdin or a prompt.
+    #[arg(long, help_heading = "Encryption")]
+    pub encrypt: bool,
+    /// AES key size for --encrypt: 128 or 256.
+    #[arg(long, value_name = "BITS", default_value = "256", value_parser = ["128", "256"], help_heading = "Encryption")]
+    pub encryption_bits: String,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +216,8 @@ pub struct MountArgs {
     pub detached_child: bool,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -259,6 +274,8 @@ pub struct ServeNbdArgs {
     /// No connection messages.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -286,6 +303,8 @@ pub struct WriteArgs {
     /// Print the result as JSON (schema in docs/JSON.md).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -433,6 +452,24 @@ pub struct HashArgs {
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
+}
+
+/// The password of an encrypted image: never on the command line.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PasswordArgs {
+    /// Read the password of an encrypted image (or for --encrypt) from the first line of FILE.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "password_stdin",
+        help_heading = "Encryption"
+    )]
+    pub password_file: Option<PathBuf>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, help_heading = "Encryption")]
+    pub password_stdin: bool,
 }
 
 /// Which file system inside the image.
@@ -459,6 +496,8 @@ pub struct InfoArgs {
     /// Print JSON (schema in docs/JSON.md).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -479,6 +518,8 @@ pub struct LsArgs {
     pub json: bool,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -490,6 +531,8 @@ pub struct CatArgs {
     pub paths: Vec<String>,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 #[derive(Args, Debug)]
@@ -529,6 +572,8 @@ pub struct ExtractArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub select: Select,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
 }
 
 impl Select {
@@ -562,6 +607,11 @@ pub enum CreateWhat {
         after_help = "Examples:\n  diskimg create fat ./stick -o stick.img --size 2G                  # FAT32\n  diskimg create fat ./stick -o disk.img --partition gpt --label DATA\n  diskimg create fat ./boot -o floppy.img --size 1440K --fat 12"
     )]
     Fat(CreateFatArgs),
+    /// An Apple disk image (UDIF .dmg) holding the folders' files, mountable by macOS.
+    #[command(
+        after_help = "Examples:\n  diskimg create dmg ./Assets -o assets.dmg --volume-name Assets\n  diskimg create dmg ./App -o app.dmg --compression lzfse\n  diskimg create dmg ./Secret -o secret.dmg --encrypt --password-file pw.txt\n\nThe file system inside is ISO 9660 with Rock Ridge and Joliet (macOS mounts it read-only)."
+    )]
+    Dmg(CreateDmgArgs),
 }
 
 #[derive(Args, Debug)]
@@ -626,6 +676,44 @@ fn parse_size(s: &str) -> Result<u64, String> {
     };
     n.checked_mul(1 << shift)
         .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+#[derive(Args, Debug)]
+pub struct CreateDmgArgs {
+    /// Folders whose contents become the root (files are placed at the root).
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// The image to write.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Volume name (default: the first folder's name).
+    #[arg(long, value_name = "NAME")]
+    pub volume_name: Option<String>,
+    /// Chunk compression: zlib (UDZO, default), bzip2 (UDBZ), lzfse (ULFO), lzma (ULMO),
+    /// none (UDRO).
+    #[arg(long, value_name = "NAME", default_value = "zlib")]
+    pub compression: String,
+    /// Leave out entries matching PATTERN (`*.tmp`, `cache/**`); repeatable.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Store what symlinks point to instead of the links.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Identical bytes on every run: fixed times (SOURCE_DATE_EPOCH, else the newest file).
+    #[arg(long)]
+    pub reproducible: bool,
+    /// Encrypt the image (AES-256) with the password of --password-file, --password-stdin or
+    /// a prompt.
+    #[arg(long, help_heading = "Encryption")]
+    pub encrypt: bool,
+    #[command(flatten)]
+    pub secret: PasswordArgs,
+    /// Replace the output if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar or summary.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 //! a disc image, each partition), down to [`MAX_NESTING`] levels. The result is a tree of [`Layer`]s that `info` describes and
 //! from which `ls`, `cat` and `extract` [`select`](Image::select) one file system.
 
+use crate::container::password::Password;
 use crate::container::{Container, OpenContext};
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
@@ -111,12 +112,31 @@ pub struct Selection {
 impl Image {
     /// Opens the image file at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Image> {
+        Self::open_with_password(path, None)
+    }
+
+    /// Opens the image file at `path`; `password` unlocks an encrypted image.
+    pub fn open_with_password(path: impl AsRef<Path>, password: Option<Password>) -> Result<Image> {
         let path = path.as_ref();
+        if crate::container::dmg::bundle::is_bundle(path) {
+            let bundle = crate::container::dmg::bundle::SparseBundle::open(path).in_file(path)?;
+            let device = bundle.device();
+            let ctx = OpenContext {
+                password,
+                ..OpenContext::default()
+            };
+            return Ok(Image {
+                path: path.to_path_buf(),
+                file_size: device.size(),
+                root: container_layer(device, Box::new(bundle), &ctx),
+            });
+        }
         let src = FileSource::open(path)?;
         let file_size = crate::io::ReadAt::size(&src);
         let device: DeviceRef = Arc::new(src);
         let ctx = OpenContext {
             path: Some(path.to_path_buf()),
+            password,
             ..OpenContext::default()
         };
         let root = explore(device, &ctx, true).in_file(path)?;
@@ -340,20 +360,8 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
         let Opener::Container(open) = d.opener else {
             unreachable!("best_container only holds container formats")
         };
-        let container = open(device, ctx)?;
-        let inner_ctx = OpenContext {
-            path: None,
-            depth: ctx.depth + 1,
-            overlays: Vec::new(),
-        };
-        // A guest device that cannot be read (a missing backing file) still leaves the
-        // container described.
-        let inner = explore(container.device(), &inner_ctx, true).unwrap_or_else(|e| Layer {
-            failures: vec![e],
-            ..Layer::empty(container.device())
-        });
-        layer.container = Some((container, Box::new(inner)));
-        return Ok(layer);
+        let container = open(device.clone(), ctx)?;
+        return Ok(container_layer(device, container, ctx));
     }
     for d in file_systems {
         let Opener::FileSystem(open) = d.opener else {
@@ -383,6 +391,26 @@ fn explore(device: DeviceRef, ctx: &OpenContext, tables: bool) -> Result<Layer> 
     Ok(layer)
 }
 
+/// The layer of `device` whose bytes are `container`, with what its guest device holds.
+fn container_layer(device: DeviceRef, container: Box<dyn Container>, ctx: &OpenContext) -> Layer {
+    let inner_ctx = OpenContext {
+        path: None,
+        depth: ctx.depth + 1,
+        overlays: Vec::new(),
+        password: ctx.password.clone(),
+    };
+    // A guest device that cannot be read (a missing backing file) still leaves the
+    // container described.
+    let inner = explore(container.device(), &inner_ctx, true).unwrap_or_else(|e| Layer {
+        failures: vec![e],
+        ..Layer::empty(container.device())
+    });
+    Layer {
+        container: Some((container, Box::new(inner))),
+        ..Layer::empty(device)
+    }
+}
+
 /// Which view of a bridge disc is the default: Rock Ridge (POSIX names, modes, links), then UDF
 /// (long names, modes, files over 4 GiB; what Windows and macOS show), then Joliet, then plain
 /// ISO 9660. Other file systems never share a device and keep their place.
@@ -405,6 +433,7 @@ fn open_partitions(
         path: None,
         depth: ctx.depth + 1,
         overlays: Vec::new(),
+        password: ctx.password.clone(),
     };
     let children = table
         .partitions()
@@ -431,6 +460,7 @@ fn open_tracks(disc: Arc<Disc>, ctx: &OpenContext) -> DiscLayer {
         path: None,
         depth: ctx.depth + 1,
         overlays: Vec::new(),
+        password: ctx.password.clone(),
     };
     let tracks = disc
         .data_tracks()

@@ -33,6 +33,11 @@ fn kept_fuzz_findings_do_not_panic() {
         "cdi",
         "gdi",
         "nbd",
+        "dmg",
+        "dmg_plist",
+        "dmg_mish",
+        "dmg_adc",
+        "dmg_sparse",
     ] {
         let Ok(entries) = std::fs::read_dir(root.join(target)) else {
             continue;

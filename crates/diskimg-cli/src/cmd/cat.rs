@@ -5,7 +5,7 @@ use anyhow::Result;
 use diskimg::ops::list::cat;
 
 pub fn run(a: CatArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let fs = super::select(&image, &a.select)?;
     let mut out = std::io::stdout().lock();
     for p in &a.paths {

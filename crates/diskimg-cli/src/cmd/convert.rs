@@ -4,6 +4,7 @@ use crate::cli::{ConvertArgs, CreateDiskArgs};
 use crate::output::{human_size, print_json};
 use crate::progress::Bar;
 use anyhow::{Context, Result, anyhow};
+use diskimg::container::dmg::crypt::EncryptOptions;
 use diskimg::container::write::parse_size;
 use diskimg::format::by_name;
 use diskimg::ops::convert::{ConvertOptions, CreateOptions, convert, create_image};
@@ -23,13 +24,32 @@ pub fn run(a: ConvertArgs) -> Result<()> {
             "--split and --track apply to optical disc outputs (cue, toc, ccd, mds, nrg, iso)"
         ));
     }
+    let password = super::read_password(&a.secret)?;
+    let encrypt = if a.encrypt {
+        let password = match &password {
+            Some(p) => p.clone(),
+            None => super::new_password(&a.secret)?,
+        };
+        let mut e = EncryptOptions::aes256(password);
+        e.key_bits = if a.encryption_bits == "128" { 128 } else { 256 };
+        Some(e)
+    } else {
+        None
+    };
     let opts = ConvertOptions {
         format: a.format.clone(),
         input_format: a.input_format.clone(),
-        options: a.options.clone(),
+        options: a
+            .options
+            .iter()
+            .cloned()
+            .chain(a.compression.iter().map(|c| format!("compression={c}")))
+            .collect(),
         compress: a.compress,
         threads: a.threads,
         replace: a.overwrite,
+        password,
+        encrypt,
     };
     let bar = Bar::new(a.quiet || a.json);
     let r = convert(input, output, &opts, &bar);

@@ -1,6 +1,6 @@
 //! `diskimg create`.
 
-use crate::cli::{CreateFatArgs, CreateIsoArgs, CreateWhat};
+use crate::cli::{CreateDmgArgs, CreateFatArgs, CreateIsoArgs, CreateWhat};
 use crate::output::human_size;
 use crate::progress::Bar;
 use anyhow::{Result, bail};
@@ -10,9 +10,11 @@ use diskimg::build::iso::hybrid::read_template;
 use diskimg::build::iso::{IsoLevel, IsoOptions};
 use diskimg::build::span::parse_capacity;
 use diskimg::build::tree::{ROOT, ScanOptions};
+use diskimg::container::dmg::crypt::EncryptOptions;
 use diskimg::ops::create::{
-    BootRequest, Contents, CreateReport, Graft, gather, prepare_boot, reproducible_time,
-    write_bridge_file, write_fat_file, write_iso_file, write_iso_span,
+    BootRequest, Contents, CreateReport, DmgOptions, Graft, gather, prepare_boot,
+    reproducible_time, write_bridge_file, write_dmg_file, write_fat_file, write_iso_file,
+    write_iso_span,
 };
 use diskimg::ops::remaster::remaster;
 
@@ -20,7 +22,57 @@ pub fn run(what: CreateWhat) -> Result<()> {
     match what {
         CreateWhat::Iso(a) => iso(*a),
         CreateWhat::Fat(a) => fat(a),
+        CreateWhat::Dmg(a) => dmg(a),
     }
+}
+
+fn dmg(a: CreateDmgArgs) -> Result<()> {
+    let contents = Contents {
+        sources: a.sources.clone(),
+        grafts: Vec::new(),
+        scan: ScanOptions {
+            exclude: a.exclude.iter().map(|p| Pattern::new(p)).collect(),
+            follow_symlinks: a.follow_symlinks,
+        },
+    };
+    let (tree, scan) = gather(&contents)?;
+    for w in &scan.warnings {
+        eprintln!("diskimg: warning: {w}");
+    }
+    let encrypt = if a.encrypt {
+        Some(EncryptOptions::aes256(super::new_password(&a.secret)?))
+    } else {
+        None
+    };
+    let options = DmgOptions {
+        iso: IsoOptions {
+            volume_id: a
+                .volume_name
+                .clone()
+                .unwrap_or_else(|| default_label(&a.sources)),
+            fixed_time: reproducible_time(&tree, a.reproducible)?,
+            ..IsoOptions::default()
+        },
+        options: vec![format!("compression={}", a.compression)],
+        encrypt,
+        threads: None,
+    };
+    let bar = Bar::new(a.quiet);
+    bar.set_total(tree.data_size());
+    let result = write_dmg_file(&tree, options, &a.output, a.overwrite, &bar);
+    bar.finish();
+    let report = result?;
+    if !a.quiet {
+        eprintln!(
+            "created {} ({}): {} files ({}), {} folders",
+            report.output.display(),
+            human_size(report.size),
+            report.files,
+            human_size(report.data),
+            report.directories
+        );
+    }
+    Ok(())
 }
 
 fn contents(

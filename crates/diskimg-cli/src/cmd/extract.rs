@@ -9,7 +9,7 @@ use diskimg::ops::optical::AudioFormat;
 use std::path::PathBuf;
 
 pub fn run(a: ExtractArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let dest = a
         .output
         .clone()

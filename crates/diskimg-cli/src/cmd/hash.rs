@@ -12,7 +12,7 @@ pub fn run(a: HashArgs) -> Result<()> {
     let algorithms = parse_list(&a.algo)?;
     let cancel = crate::signals::cancel_flag()?;
     let device: DeviceRef = if a.device {
-        let image = super::open(&a.image)?;
+        let image = super::open(&a.image, &a.secret)?;
         image.content().device.clone()
     } else {
         Arc::new(FileSource::open(&a.image)?)

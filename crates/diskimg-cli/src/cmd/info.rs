@@ -6,7 +6,7 @@ use anyhow::Result;
 use diskimg::ops::info::InfoReport;
 
 pub fn run(a: InfoArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let report = InfoReport::new(&image);
     if a.json {
         output::print_json(&report)?;

@@ -7,7 +7,7 @@ use diskimg::ops::list::list;
 use std::io::Write;
 
 pub fn run(a: LsArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let fs = super::select(&image, &a.select)?;
     let entries = list(fs.as_ref(), &a.path, a.recursive).map_err(|e| e.with_file(&a.image))?;
     if a.json {

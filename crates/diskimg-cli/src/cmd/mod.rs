@@ -20,11 +20,14 @@ mod serve;
 mod verify;
 mod write;
 
-use crate::cli::Select;
 use crate::cli::{Cli, Command};
-use anyhow::Result;
+use crate::cli::{PasswordArgs, Select};
+use anyhow::{Context, Result};
+use diskimg::ErrorKind;
 use diskimg::Image;
+use diskimg::container::password::Password;
 use diskimg::fs::FileSystem;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,9 +65,60 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Opens an image; the error already names the file.
-fn open(path: &Path) -> Result<Image> {
-    Ok(Image::open(path)?)
+/// Opens an image; the error already names the file. An encrypted image is unlocked with the
+/// password given, else (on a terminal) one asked for.
+fn open(path: &Path, secret: &PasswordArgs) -> Result<Image> {
+    let given = read_password(secret)?;
+    let asked = given.is_none();
+    match Image::open_with_password(path, given) {
+        Err(e) if e.kind() == ErrorKind::NeedsPassword && asked && interactive() => {
+            let p = prompt(&format!("Password for {}: ", path.display()))?;
+            Ok(Image::open_with_password(path, Some(p))?)
+        }
+        r => Ok(r?),
+    }
+}
+
+/// Whether a password can be asked for.
+fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Asks for a password on the terminal, without echo.
+fn prompt(text: &str) -> Result<Password> {
+    let line = rpassword::prompt_password(text).context("reading the password")?;
+    Ok(Password::new(line.into_bytes()))
+}
+
+/// The password given with --password-file or --password-stdin, if any.
+pub fn read_password(secret: &PasswordArgs) -> Result<Option<Password>> {
+    if let Some(f) = &secret.password_file {
+        let text = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        return Ok(Some(Password::from_first_line(&text)));
+    }
+    if secret.password_stdin {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut text)
+            .context("reading the password from standard input")?;
+        return Ok(Some(Password::from_first_line(&text)));
+    }
+    Ok(None)
+}
+
+/// The password for a new encrypted image: given, else asked for twice.
+pub fn new_password(secret: &PasswordArgs) -> Result<Password> {
+    if let Some(p) = read_password(secret)? {
+        return Ok(p);
+    }
+    if !interactive() {
+        anyhow::bail!("--encrypt needs a password: --password-file FILE or --password-stdin");
+    }
+    let a = prompt("Password for the new image: ")?;
+    let b = prompt("Again: ")?;
+    if a != b {
+        anyhow::bail!("the passwords differ");
+    }
+    Ok(a)
 }
 
 /// The file system the user selected; errors name the image file.

@@ -24,7 +24,7 @@ pub fn run(a: MountArgs) -> Result<()> {
 }
 
 fn mount_and_wait(a: &MountArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let opts = MountOptions {
         all: a.all,
         selection: a.select.selection(),

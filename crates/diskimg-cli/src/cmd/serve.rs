@@ -16,7 +16,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
 }
 
 fn nbd(a: ServeNbdArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let content = image.content();
     let in_container = image.root.container.is_some();
     let device: DeviceRef = match (a.raw, a.partition) {

@@ -8,7 +8,7 @@ use diskimg::drive::{WriteOptions, check_target, write_image};
 use std::io::{BufRead, IsTerminal, Write};
 
 pub fn run(a: WriteArgs) -> Result<()> {
-    let image = super::open(&a.image)?;
+    let image = super::open(&a.image, &a.secret)?;
     let device = image.content().device.clone();
     let drive = check_target(&a.target, a.allow_fixed)?;
     if device.size() > drive.size {

@@ -166,6 +166,7 @@ pub fn enter(ctx: &OpenContext, parent: &Path) -> Result<OpenContext> {
         path: Some(parent.to_path_buf()),
         depth: ctx.depth,
         overlays,
+        password: ctx.password.clone(),
     })
 }
 

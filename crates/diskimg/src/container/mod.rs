@@ -13,7 +13,9 @@
 //! - Formats: [`qcow2`], [`raw`].
 
 pub mod check;
+pub mod dmg;
 pub mod open;
+pub mod password;
 pub mod qcow2;
 pub mod raw;
 pub mod write;
@@ -27,6 +29,7 @@ pub mod vhdx;
 pub mod vmdk;
 
 use crate::device::DeviceRef;
+use password::Password;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -41,6 +44,8 @@ pub struct OpenContext {
     /// Host files of the overlays above this image in a backing chain, nearest last
     /// (canonical paths): a backing file found among them is a loop.
     pub overlays: Vec<PathBuf>,
+    /// The password of an encrypted image, when the user gave one.
+    pub password: Option<Password>,
 }
 
 /// An opened container.

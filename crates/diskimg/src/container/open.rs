@@ -11,6 +11,7 @@
 
 pub use super::chain::MAX_BACKING_CHAIN;
 use super::chain::{Lookup, candidates, enter};
+use super::password::Password;
 use super::{BackingInfo, ChainEntry, Container, OpenContext};
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
@@ -51,7 +52,31 @@ pub fn open_image(path: &Path, format: Option<&str>) -> Result<OpenedImage> {
     open_with(path, format, &OpenContext::default())
 }
 
+/// [`open_image`] for an image that may be encrypted: `password` unlocks it.
+pub fn open_image_with_password(
+    path: &Path,
+    format: Option<&str>,
+    password: Option<Password>,
+) -> Result<OpenedImage> {
+    let ctx = OpenContext {
+        password,
+        ..OpenContext::default()
+    };
+    open_with(path, format, &ctx)
+}
+
 fn open_with(path: &Path, format: Option<&str>, parent: &OpenContext) -> Result<OpenedImage> {
+    if super::dmg::bundle::is_bundle(path) {
+        let bundle = super::dmg::bundle::SparseBundle::open(path).in_file(path)?;
+        let device = bundle.device();
+        return Ok(OpenedImage {
+            path: path.to_path_buf(),
+            format: super::dmg::bundle::FORMAT,
+            file: device.clone(),
+            container: Some(Box::new(bundle)),
+            device,
+        });
+    }
     let src = FileSource::open(path)?;
     let file: DeviceRef = Arc::new(src);
     let mut overlays = parent.overlays.clone();
@@ -62,6 +87,7 @@ fn open_with(path: &Path, format: Option<&str>, parent: &OpenContext) -> Result<
         path: Some(path.to_path_buf()),
         depth: parent.depth,
         overlays,
+        password: parent.password.clone(),
     };
     let descriptor = match format {
         Some(name) => Some(by_name(name).ok_or_else(|| {
@@ -72,7 +98,10 @@ fn open_with(path: &Path, format: Option<&str>, parent: &OpenContext) -> Result<
     let (format, container) = match descriptor {
         None => ("raw", None),
         Some(d) => match d.opener {
-            Opener::Container(open) => (d.name, Some(open(file.clone(), &ctx).in_file(path)?)),
+            Opener::Container(open) => {
+                let c = open(file.clone(), &ctx).in_file(path)?;
+                unwrap_encryption(d.name, c, &ctx).in_file(path)?
+            }
             _ => {
                 return Err(
                     Error::invalid_input(format!("{} is not a disk image format", d.name))
@@ -91,6 +120,25 @@ fn open_with(path: &Path, format: Option<&str>, parent: &OpenContext) -> Result<
         container,
         device,
     })
+}
+
+/// An encrypted image's device is the image inside (a DMG): that image is what a guest sees.
+fn unwrap_encryption(
+    name: &'static str,
+    c: Box<dyn Container>,
+    ctx: &OpenContext,
+) -> Result<(&'static str, Option<Box<dyn Container>>)> {
+    if name != super::dmg::crypt::FORMAT {
+        return Ok((name, Some(c)));
+    }
+    let inner = c.device();
+    match probe_container(&inner)? {
+        Some(d) => match d.opener {
+            Opener::Container(open) => Ok((d.name, Some(open(inner, ctx)?))),
+            _ => Ok((name, Some(c))),
+        },
+        None => Ok((name, Some(c))),
+    }
 }
 
 /// The container format that matches `device` best, if any.

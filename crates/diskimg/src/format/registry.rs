@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::container::{qcow2, raw, vdi, vhd, vhdx, vmdk};
+use crate::container::{dmg, qcow2, raw, vdi, vhd, vhdx, vmdk};
 use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::optical::formats as optical;
 use crate::partition::{apm, gpt, mbr};
@@ -20,6 +20,9 @@ static FORMATS: &[&FormatDescriptor] = &[
     &vdi::DESCRIPTOR,
     &vhdx::DESCRIPTOR,
     &vmdk::DESCRIPTOR,
+    &dmg::DESCRIPTOR,
+    &dmg::crypt::DESCRIPTOR,
+    &dmg::sparse::DESCRIPTOR,
     &raw::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,

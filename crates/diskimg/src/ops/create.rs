@@ -1,5 +1,9 @@
 //! `create`: images made from host folders.
 
+mod dmg;
+
+pub use dmg::{DmgOptions, write_dmg_file};
+
 use crate::build::iso::boot::{BootImage, BootOptions, Emulation, Platform, wants_info_table};
 use crate::build::iso::{self, IsoOptions, IsoProgress, hybrid};
 use crate::build::span;

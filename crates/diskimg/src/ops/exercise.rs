@@ -69,6 +69,34 @@ pub fn run_target(name: &str, data: &[u8]) {
         "vmdk_descriptor" => {
             let _ = VmdkDescriptor::parse(data);
         }
+        "dmg" => {
+            use crate::container::dmg::{Dmg, verify::verify_opened};
+            let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+            if let Ok(d) = Dmg::open(file, &crate::container::OpenContext::default()) {
+                container(&d);
+                if d.udif_device().size() <= MAX_EXTENT_SPAN {
+                    let _ = verify_opened(d.image(), d.udif_device());
+                }
+            }
+        }
+        "dmg_plist" => {
+            let _ = crate::container::dmg::plist::parse(data);
+        }
+        "dmg_mish" => {
+            let _ = crate::container::dmg::mish::BlkxTable::parse(data, 0);
+            let _ = crate::container::dmg::rsrc::resources_of(data, b"blkx", 0);
+        }
+        "dmg_adc" => {
+            let mut out = vec![0u8; 1 << 20];
+            let _ = crate::container::dmg::adc::decompress(data, &mut out);
+        }
+        "dmg_sparse" => {
+            let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+            if let Ok(s) = crate::container::dmg::sparse::SparseImage::open(file.clone()) {
+                container(&s);
+            }
+            let _ = crate::container::dmg::crypt::EncrHeader::read(file.as_ref());
+        }
         "apm" => {
             let _ = Apm::read(&MemorySource::new(data.to_vec()));
         }

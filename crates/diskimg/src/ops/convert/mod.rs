@@ -15,7 +15,11 @@ pub mod plan;
 pub use pipeline::{ConvertProgress, NoProgress, PipelineStats, write_image};
 
 use crate::container::OpenContext;
-use crate::container::open::{OpenedImage, open_image, resolve_backing_name};
+use crate::container::dmg::crypt::{EncryptOptions, EncryptingSink};
+use crate::container::open::{
+    OpenedImage, open_image, open_image_with_password, resolve_backing_name,
+};
+use crate::container::password::Password;
 use crate::container::write::{
     BackingRef, Companions, CreateRequest, FormatOptions, ImageWriter, WriteTarget,
 };
@@ -42,6 +46,10 @@ pub struct ConvertOptions {
     pub threads: Option<usize>,
     /// Replace an output that exists (else that is an error).
     pub replace: bool,
+    /// The password of an encrypted input.
+    pub password: Option<Password>,
+    /// Encrypt the output (DMG only): `encrcdsa` v2 around the image.
+    pub encrypt: Option<EncryptOptions>,
 }
 
 /// What a conversion did.
@@ -205,7 +213,7 @@ pub fn convert(
     if same_file(input, output) {
         return Err(Error::invalid_input("the output is the input").with_file(output));
     }
-    let src = open_image(input, opts.input_format.as_deref())?;
+    let src = open_image_with_password(input, opts.input_format.as_deref(), opts.password.clone())?;
     let desc = output_format(output, opts.format.as_deref())?;
     let options = FormatOptions::parse(&opts.options)?;
     // An output over a backing file (`-o backing_file=`): only what differs from it is written.
@@ -229,17 +237,17 @@ pub fn convert(
         }),
         options,
     };
-    let out = Output::create(output, opts.replace)?;
-    let writer = make_writer(desc, &out, &req)?;
-    let stats = write_image(
+    let (stats, output_size) = write_device(
         &src.device,
-        writer,
+        output,
+        opts.replace,
+        desc,
+        &req,
         backing.as_ref().map(|b| &b.device),
+        opts.encrypt.as_ref(),
         opts.threads.unwrap_or_else(default_threads),
         progress,
-    )
-    .in_file(output)?;
-    let output_size = out.commit()?;
+    )?;
     Ok(ConvertSummary {
         input_format: src.format,
         output_format: desc.name,
@@ -249,10 +257,56 @@ pub fn convert(
     })
 }
 
+/// Writes `device` as a new image of format `desc` at `output` (atomically), over `backing`
+/// when given, encrypted when asked (DMG). Returns the pipeline's counters and the file's size.
+#[allow(clippy::too_many_arguments)]
+pub fn write_device(
+    device: &DeviceRef,
+    output: &Path,
+    replace: bool,
+    desc: &FormatDescriptor,
+    req: &CreateRequest,
+    backing: Option<&DeviceRef>,
+    encrypt: Option<&EncryptOptions>,
+    threads: usize,
+    progress: &dyn ConvertProgress,
+) -> Result<(PipelineStats, u64)> {
+    if encrypt.is_some() && desc.name != crate::container::dmg::FORMAT {
+        return Err(Error::unsupported(
+            desc.name,
+            "only DMG outputs can be encrypted (name a .dmg output, or -O dmg)",
+        ));
+    }
+    let out = Output::create(output, replace)?;
+    let encrypting = match encrypt {
+        Some(e) => Some(Arc::new(EncryptingSink::new(out.sink.clone(), e)?)),
+        None => None,
+    };
+    let writer = match &encrypting {
+        Some(sink) => make_writer_into(desc, WriteTarget::single(sink.clone()), req)?,
+        None => make_writer(desc, &out, req)?,
+    };
+    let stats = write_image(device, writer, backing, threads, progress).in_file(output)?;
+    if let Some(sink) = encrypting {
+        sink.finish().in_file(output)?;
+    }
+    let size = out.commit()?;
+    Ok((stats, size))
+}
+
 /// The writer of format `desc` over `out`.
 pub fn make_writer(
     desc: &FormatDescriptor,
     out: &Output,
+    req: &CreateRequest,
+) -> Result<Box<dyn ImageWriter>> {
+    make_writer_into(desc, out.target(), req)
+}
+
+/// The writer of format `desc` into `target`.
+pub fn make_writer_into(
+    desc: &FormatDescriptor,
+    target: WriteTarget,
     req: &CreateRequest,
 ) -> Result<Box<dyn ImageWriter>> {
     let hook = desc.create.ok_or_else(|| {
@@ -267,7 +321,7 @@ pub fn make_writer(
             "this format has no backing files",
         ));
     }
-    (hook.create)(out.target(), req)
+    (hook.create)(target, req)
 }
 
 /// Opens the backing file `name` as an overlay at `overlay` would record it.

@@ -6,12 +6,12 @@
 //!   function that looks through the opened [`Image`] (every layer: the host file, each
 //!   container, each partition) for the record it knows and checks it: the implanted ISO MD5
 //!   ([`isomd5`]), GPT header and entry-array CRC32s ([`gpt`]), VHDX header and region-table
-//!   CRC-32Cs ([`vhdx`]), the EDC/ECC of raw CD sectors ([`disc`]). A check that finds nothing it knows returns no results.
+//!   CRC-32Cs ([`vhdx`]), the EDC/ECC of raw CD sectors ([`disc`]), UDIF CRC-32s ([`dmg`]). A check that finds nothing it knows returns no results.
 //! - **Sidecar files**: `SHA256SUMS`, `image.iso.sha256`, `.md5`, ... found beside the image or
 //!   named by the caller ([`sidecar`]), in GNU (`hex  name`) or BSD (`SHA256 (name) = hex`)
 //!   style. Every digest they hold for the image is computed in one read of the file.
 //!
-//! Adding a format's records (CHD SHA-1, DMG checksums): write a
+//! Adding a format's records (CHD SHA-1): write a
 //! `fn(&VerifyInput) -> Result<Vec<CheckResult>>` in the format's folder (or here), wrap it in
 //! an [`IntegrityCheck`] constant and list it in [`CHECKS`]. The function finds its layers
 //! itself (a disc layer, a CHD container) and reports one [`CheckResult`] per record, with
@@ -19,6 +19,7 @@
 //! it says `cancelled`.
 
 pub mod disc;
+pub mod dmg;
 pub mod gpt;
 pub mod isomd5;
 pub mod sidecar;
@@ -148,7 +149,13 @@ pub struct IntegrityCheck {
 }
 
 /// Every check of records inside formats, run in this order.
-pub const CHECKS: &[IntegrityCheck] = &[gpt::CHECK, vhdx::CHECK, isomd5::CHECK, disc::CHECK];
+pub const CHECKS: &[IntegrityCheck] = &[
+    gpt::CHECK,
+    vhdx::CHECK,
+    isomd5::CHECK,
+    disc::CHECK,
+    dmg::CHECK,
+];
 
 /// What to verify besides the format's own records.
 #[derive(Debug, Clone, Default)]
