@@ -23,10 +23,10 @@ if [ ! -f "$disk" ]; then
   mkfs.fat -F 32 -n BENCH "$WORK/p2.img" >/dev/null
   MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$WORK/p2.img" "$src/small" "$src/big" ::/
   truncate -s $((2 * part + 4 * 1024 * 1024)) "$WORK/fs_disk.raw"
-  sgdisk -q -n 1:2048:+2G -t 1:8300 -n 2:0:+2G -t 2:0700 "$WORK/fs_disk.raw"
+  s2=$((2048 + part / 512))
+  sgdisk -n 1:2048:$((s2 - 1)) -t 1:8300 -n 2:$s2:$((s2 + part / 512 - 1)) -t 2:0700 "$WORK/fs_disk.raw" >/dev/null
   dd if="$WORK/p1.img" of="$WORK/fs_disk.raw" bs=4M seek=$((2048 * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
-  start2=$(sgdisk -i 2 "$WORK/fs_disk.raw" | awk '/First sector/{print $3}')
-  dd if="$WORK/p2.img" of="$WORK/fs_disk.raw" bs=4M seek=$((start2 * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
+  dd if="$WORK/p2.img" of="$WORK/fs_disk.raw" bs=4M seek=$((s2 * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
   qemu-img convert -O qcow2 "$WORK/fs_disk.raw" "$disk"
   rm -rf "$src" "$WORK/p1.img" "$WORK/p2.img" "$WORK/fs_disk.raw"
 fi

@@ -7,6 +7,7 @@ use crate::device::{BlockDevice, Extent};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fs::{FileSystem, NodeId};
 use crate::io::{FileSource, HostSpan, MemorySource, ReadAt, Slice};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -42,6 +43,27 @@ impl Source {
                 size,
             })),
         }
+    }
+
+    /// Reads the whole file, checked to still be `size` bytes long. Host files are read
+    /// straight into a buffer of their size, without zeroing it first.
+    pub fn read_all(&self, size: u64) -> Result<Vec<u8>> {
+        let Source::Host(path) = self else {
+            return self.read_head(size, size);
+        };
+        let file = std::fs::File::open(path)
+            .map_err(Error::from)
+            .map_err(|e| e.with_file(path))?;
+        let want = usize::try_from(size).map_err(|_| changed(path, size))?;
+        let mut data = Vec::with_capacity(want);
+        file.take(size + 1)
+            .read_to_end(&mut data)
+            .map_err(Error::from)
+            .map_err(|e| e.with_file(path))?;
+        if data.len() != want {
+            return Err(changed(path, size));
+        }
+        Ok(data)
     }
 
     /// Reads the first `len` bytes (all of them for a small file).

@@ -1,6 +1,7 @@
-//! Writing a planned image in one pass, in sector order: the structures first, then every
-//! file's data. Small files are read ahead by a few threads so their reads overlap; large host
-//! files are copied by the kernel (`copy_file_range`).
+//! Writing a planned image in one pass: the structures first, then every file's data at its
+//! planned place. A few threads take the files in sector order, each reading a file and
+//! writing it where it belongs, so reads and the copies into the page cache run on every core;
+//! large host files are copied by the kernel (`copy_file_range`). Nothing is written twice.
 
 use super::Plan;
 use super::boot::{self, Platform};
@@ -12,12 +13,10 @@ use crate::device::ExtentKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::copy::{copy_range, write_all_at};
 use std::fs::File;
-use std::sync::mpsc::sync_channel;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Threads reading small files ahead of the writer.
-const READERS: usize = 4;
-/// Files each reader may hold ready.
-const READ_AHEAD: usize = 16;
+/// Threads that read files and write them at their planned places.
+const WORKERS: usize = 4;
 /// Files at least this large are copied without a buffer.
 const LARGE: u64 = 1 << 20;
 
@@ -141,44 +140,55 @@ fn structures(plan: &Plan<'_>) -> Result<Vec<u8>> {
     Ok(b)
 }
 
-/// What a reader hands the writer for one file: its bytes, or nothing when the writer copies
-/// the file itself (large files).
+/// One file's bytes, or nothing when the file is copied in place (large files).
 type Ready = Result<Option<Vec<u8>>>;
 
 fn files(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> {
     let list = &plan.files;
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let mut queues = Vec::with_capacity(READERS);
-        for k in 0..READERS {
-            let (tx, rx) = sync_channel::<Ready>(READ_AHEAD);
-            queues.push(rx);
-            s.spawn(move || {
-                for (i, f) in list.iter().enumerate().skip(k).step_by(READERS) {
-                    let ready = prepare(plan, i, f.node, f.size);
-                    if tx.send(ready).is_err() {
-                        return;
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let mut buf = Vec::new();
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(f) = list.get(i) else {
+                            return Ok(());
+                        };
+                        let offset = u64::from(f.lba) * BLOCK as u64;
+                        let written = prepare(plan, i, f.node, f.size).and_then(|ready| {
+                            match ready {
+                                Some(data) => write_all_at(out, &data, offset).map_err(Error::from),
+                                None => copy_large(plan, f.node, f.size, out, offset, &mut buf),
+                            }
+                        });
+                        if written.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                            return written;
+                        }
+                        progress.advance(f.size);
                     }
-                }
-            });
-        }
-        let mut buf = Vec::new();
-        for (i, f) in list.iter().enumerate() {
-            let ready = queues[i % READERS]
-                .recv()
-                .map_err(|_| Error::new(ErrorKind::Io, "a reader thread stopped"))??;
-            let offset = u64::from(f.lba) * BLOCK as u64;
-            match ready {
-                Some(data) => write_all_at(out, &data, offset).map_err(Error::from)?,
-                None => copy_large(plan, f.node, f.size, out, offset, &mut buf)?,
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for w in workers {
+            let r = w
+                .join()
+                .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "a writer thread panicked")));
+            if result.is_ok() {
+                result = r;
             }
-            progress.advance(f.size);
         }
-        Ok(())
+        result
     })
 }
 
-/// What a reader hands over for planned file `index`: boot structures built or patched, small
-/// files read whole, large files left to the writer.
+/// The bytes of planned file `index` when they are built or read whole (boot structures,
+/// patched loaders, small files); `None` for a large file, copied in place.
 fn prepare(plan: &Plan<'_>, index: usize, node: usize, size: u64) -> Ready {
     let Some(bp) = &plan.boot else {
         return if size < LARGE {
@@ -238,7 +248,7 @@ fn source<'a>(plan: &'a Plan<'_>, node: usize) -> &'a Source {
 
 /// The whole content of a small file.
 fn read_whole(plan: &Plan<'_>, node: usize, size: u64) -> Result<Vec<u8>> {
-    source(plan, node).read_head(size, size)
+    source(plan, node).read_all(size)
 }
 
 /// Copies a large file straight to its place: only the runs that hold data (the image is a
