@@ -1,7 +1,8 @@
 //! Writing a planned image in one pass: the structures first, then every file's data at its
 //! planned place. A few threads take the files in sector order, each reading a file and
 //! writing it where it belongs, so reads and the copies into the page cache run on every core;
-//! large host files are copied by the kernel (`copy_file_range`). Nothing is written twice.
+//! large host files are copied by the kernel (`copy_file_range`), one at a time. Nothing is
+//! written twice.
 
 use super::Plan;
 use super::boot::{self, Platform};
@@ -13,6 +14,7 @@ use crate::device::ExtentKind;
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::copy::{copy_range, write_all_at};
 use std::fs::File;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Threads that read files and write them at their planned places.
@@ -147,6 +149,9 @@ fn files(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> 
     let list = &plan.files;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    // Large files are copied one at a time, in order: concurrent kernel copies into distant
+    // parts of the output only make the disk seek.
+    let large = Mutex::new(());
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..WORKERS)
             .map(|_| {
@@ -158,12 +163,14 @@ fn files(plan: &Plan<'_>, out: &File, progress: &dyn IsoProgress) -> Result<()> 
                             return Ok(());
                         };
                         let offset = u64::from(f.lba) * BLOCK as u64;
-                        let written = prepare(plan, i, f.node, f.size).and_then(|ready| {
-                            match ready {
+                        let written =
+                            prepare(plan, i, f.node, f.size).and_then(|ready| match ready {
                                 Some(data) => write_all_at(out, &data, offset).map_err(Error::from),
-                                None => copy_large(plan, f.node, f.size, out, offset, &mut buf),
-                            }
-                        });
+                                None => {
+                                    let _one = large.lock().unwrap_or_else(|e| e.into_inner());
+                                    copy_large(plan, f.node, f.size, out, offset, &mut buf)
+                                }
+                            });
                         if written.is_err() {
                             failed.store(true, Ordering::Relaxed);
                             return written;
