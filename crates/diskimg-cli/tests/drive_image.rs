@@ -1,10 +1,12 @@
-//! `diskimg image --used-only` on disks made by other tools (the ntfs-hfs fixtures: an MBR
+//! `diskimg image` into every container format, checked by qemu-img (loop devices: needs root,
+//! skips otherwise); `diskimg image --used-only` on disks made by other tools (the ntfs-hfs fixtures: an MBR
 //! disk with an NTFS volume by mkntfs + ntfs-3g, an APM disk by parted with an HFS+ volume by
 //! xorriso): what is left out reads as zeros, and independent tools (ntfsls, 7-Zip) see the
 //! same volumes in the copy. Works on image files, so it needs no root.
 
 mod common;
 
+use common::loopdev;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -95,4 +97,126 @@ fn hfsplus_volume_survives_and_the_slack_after_it_is_left_out() {
         |p: &Path| String::from_utf8(ok(Command::new(&sz).args(["l", "-ba"]).arg(p))).unwrap();
     assert_eq!(list(&a), list(&b));
     ok(Command::new(&sz).arg("t").arg(&a));
+}
+
+/// The qemu-img name of each container diskimg writes, by extension.
+const CONTAINERS: &[(&str, &str)] = &[
+    ("qcow2", "qcow2"),
+    ("vhdx", "vhdx"),
+    ("vdi", "vdi"),
+    ("vmdk", "vmdk"),
+    ("vhd", "vpc"),
+];
+
+fn qemu_compare(a: &Path, a_fmt: &str, b: &Path, b_fmt: &str) {
+    ok(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", a_fmt, "-F", b_fmt])
+        .arg(a)
+        .arg(b));
+}
+
+/// A loop device (a real block device read with O_DIRECT) imaged into every container format:
+/// qemu-img checks each image and finds it equal to the drive; with --used-only and -c, the
+/// qcow2 is equal to the raw used-only copy, and what was not read is not allocated in it.
+#[test]
+fn a_drive_imaged_into_every_container_format_is_what_qemu_img_reads() {
+    if !loopdev::ready() || tool("qemu-img").is_none() {
+        return;
+    }
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
+    let tmp = tempdir();
+    let back = tmp.path().join("disk.img");
+    std::fs::copy(fx.join("gpt.raw"), &back).unwrap();
+    let Some(l) = loopdev::Loop::new(&back) else {
+        return;
+    };
+    for (ext, qfmt) in CONTAINERS {
+        let out = tmp.path().join(format!("copy.{ext}"));
+        let r: serde_json::Value = serde_json::from_slice(&ok(diskimg()
+            .arg("image")
+            .arg(&l.dev)
+            .arg(&out)
+            .arg("--json")))
+        .unwrap();
+        assert_eq!(r["bad_bytes"], 0, "{r}");
+        assert_eq!(r["read"], r["size"], "{r}");
+        if *qfmt != "vpc" {
+            // qemu-img has no check for VHD.
+            ok(Command::new("qemu-img")
+                .args(["check", "-q", "-f", qfmt])
+                .arg(&out));
+        }
+        qemu_compare(&back, "raw", &out, qfmt);
+    }
+    // -O names the format whatever the extension; -o passes writer options.
+    let named = tmp.path().join("backup.bin");
+    let r: serde_json::Value = serde_json::from_slice(&ok(diskimg()
+        .arg("image")
+        .arg(&l.dev)
+        .arg(&named)
+        .args(["-O", "vhdx", "-o", "subformat=fixed", "--json"])))
+    .unwrap();
+    assert_eq!(r["format"], "vhdx");
+    qemu_compare(&back, "raw", &named, "vhdx");
+    // --used-only into a compressed qcow2: the same bytes as the raw used-only copy.
+    let (raw, q) = (tmp.path().join("used.img"), tmp.path().join("used.qcow2"));
+    let rr: serde_json::Value = serde_json::from_slice(&ok(diskimg()
+        .arg("image")
+        .arg(&l.dev)
+        .arg(&raw)
+        .args(["--used-only", "--json"])))
+    .unwrap();
+    let rq: serde_json::Value = serde_json::from_slice(&ok(diskimg()
+        .arg("image")
+        .arg(&l.dev)
+        .arg(&q)
+        .args(["--used-only", "-c", "--json"])))
+    .unwrap();
+    assert!(rq["unused"].as_u64().unwrap() > 16 << 20, "{rq}");
+    assert!(rq["stats"]["units_encoded"].as_u64().unwrap() > 0, "{rq}");
+    assert_eq!(rr["format"], "raw");
+    ok(Command::new("qemu-img").args(["check", "-q"]).arg(&q));
+    qemu_compare(&raw, "raw", &q, "qcow2");
+    // Nothing the copy did not read is allocated in the qcow2 (qemu-img map lists data).
+    let map: serde_json::Value = serde_json::from_slice(&ok(Command::new("qemu-img")
+        .args(["map", "--output=json", "-f", "qcow2"])
+        .arg(&q)))
+    .unwrap();
+    let data: u64 = map
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"] == true)
+        .map(|e| e["length"].as_u64().unwrap())
+        .sum();
+    assert!(data <= rq["read"].as_u64().unwrap(), "{data} {rq}");
+    // The raw copy keeps its holes: it takes less room on disk than the drive is long.
+    let blocks = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&raw).unwrap());
+    assert!(blocks * 512 < rr["size"].as_u64().unwrap() / 2, "{blocks}");
+}
+
+/// An output that exists is kept without --overwrite, an unwritable container is refused,
+/// and either way nothing is left behind.
+#[test]
+fn refusals_leave_nothing() {
+    let Some(fx) = fixtures("mount-serve") else {
+        return;
+    };
+    let tmp = tempdir();
+    let src = fx.join("halfsparse.raw");
+    for name in ["x.dmg", "x.qcow2"] {
+        let out = tmp.path().join(name);
+        if name == "x.qcow2" {
+            std::fs::write(&out, b"keep").unwrap();
+        }
+        let r = run(diskimg().arg("image").arg(&src).arg(&out));
+        assert!(!r.status.success());
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            usize::from(name == "x.qcow2")
+        );
+    }
+    assert_eq!(std::fs::read(tmp.path().join("x.qcow2")).unwrap(), b"keep");
 }
