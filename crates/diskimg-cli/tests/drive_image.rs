@@ -21,14 +21,15 @@ fn used_only(src: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     .unwrap()
 }
 
-fn same_extraction(a: &Path, b: &Path, partition: &str) {
+fn same_extraction(a: &Path, b: &Path, partition: Option<&str>) {
     let (x, y) = (tempdir(), tempdir());
     for (img, dir) in [(a, &x), (b, &y)] {
-        ok(diskimg()
-            .arg("extract")
-            .arg(img)
-            .args(["-p", partition, "-q", "-o"])
-            .arg(dir.path().join("t")));
+        let mut cmd = diskimg();
+        cmd.arg("extract").arg(img);
+        if let Some(p) = partition {
+            cmd.args(["-p", p]);
+        }
+        ok(cmd.args(["-q", "-o"]).arg(dir.path().join("t")));
     }
     assert_same_tree(
         &x.path().join("t"),
@@ -54,7 +55,7 @@ fn ntfs_free_clusters_are_left_out() {
         std::fs::metadata(&out).unwrap().len(),
         std::fs::metadata(&src).unwrap().len()
     );
-    same_extraction(&src, &out, "1");
+    same_extraction(&src, &out, Some("1"));
     // ntfs-3g's ntfsls reads the copied volume as it reads the original.
     let Some(ntfsls) = tool("ntfsls") else { return };
     let part = |img: &Path, name: &str| {
@@ -83,7 +84,7 @@ fn hfsplus_volume_survives_and_the_slack_after_it_is_left_out() {
     let r = used_only(&src, &out, &[]);
     assert!(r["maps_from"].to_string().contains("hfsplus"), "{r}");
     assert!(r["unused"].as_u64().unwrap() > 0, "{r}");
-    same_extraction(&src, &out, "2");
+    same_extraction(&src, &out, Some("2"));
     // 7-Zip lists partition 2 of both alike and tests every file of the copy.
     let Some(sz) = tool("7zz") else { return };
     let part = |img: &Path, name: &str| {
@@ -219,4 +220,127 @@ fn refusals_leave_nothing() {
         );
     }
     assert_eq!(std::fs::read(tmp.path().join("x.qcow2")).unwrap(), b"keep");
+}
+
+/// Images of `names` in fixture area `area`, when it was built.
+fn fixture_images(area: &str, names: &[&str]) -> Vec<std::path::PathBuf> {
+    fixtures(area).map_or_else(Vec::new, |fx| {
+        names.iter().map(|n| fx.join(format!("{n}.img"))).collect()
+    })
+}
+
+/// The used-only copy of `src`: its report, after checking that the file system's map was
+/// used and that a large part of the volume (all but a third) was not read.
+fn mostly_unread_copy(src: &Path, out: &Path, kind: &str) -> serde_json::Value {
+    let r = used_only(src, out, &["--overwrite"]);
+    assert!(r["maps_from"].to_string().contains(kind), "{r}");
+    let (size, read) = (r["size"].as_u64().unwrap(), r["read"].as_u64().unwrap());
+    assert!(read < size / 3 * 2, "{}: {r}", src.display());
+    assert_eq!(r["unused"].as_u64().unwrap(), size - read, "{r}");
+    r
+}
+
+/// ext2/3/4 made by mke2fs -d (the fs fixtures: one or more groups; the drive fixtures: 16
+/// groups, flex_bg with uninitialised groups, meta_bg), copied with --used-only: e2fsck finds
+/// the copy clean and debugfs dumps the same files from it as from the original. In the drive
+/// fixtures every free block held 0xEE: the copy keeps holes there.
+#[test]
+fn ext_used_only_copies_pass_e2fsck_and_hold_the_same_files() {
+    let (Some(e2fsck), Some(debugfs)) = (tool("e2fsck"), tool("debugfs")) else {
+        return;
+    };
+    let mut images = fixture_images(
+        "fs",
+        &["ext2", "ext3", "ext4", "ext4_inline", "ext4_32bit_nocsum"],
+    );
+    let junk = fixture_images("drive", &["ext4_flex", "ext4_meta_bg"]);
+    images.extend(junk.iter().cloned());
+    for src in &images {
+        let tmp = tempdir();
+        let out = tmp.path().join("copy.img");
+        let r = mostly_unread_copy(src, &out, "ext");
+        ok(Command::new(&e2fsck).arg("-fn").arg(&out));
+        let dump = |img: &Path, name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            ok(Command::new(&debugfs)
+                .arg("-R")
+                .arg(format!("rdump / {}", d.display()))
+                .arg(img));
+            d
+        };
+        let (a, b) = (dump(&out, "copy"), dump(src, "orig"));
+        assert_same_tree(&a, &b, Compare::default(), &src.display().to_string());
+        if junk.contains(src) {
+            let on_disk = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&out).unwrap());
+            assert!(
+                on_disk * 512 <= r["read"].as_u64().unwrap(),
+                "{on_disk} {r}"
+            );
+        }
+    }
+}
+
+/// FAT12/16/32 made by mkfs.fat + mcopy and exFAT made by mkfs.exfat (the fs fixtures), copied
+/// with --used-only: fsck.fat / fsck.exfat find the copy clean; mtools copies the same files
+/// out of it as out of the original (exFAT: diskimg extracts the same files).
+#[test]
+fn fat_and_exfat_used_only_copies_pass_fsck_and_hold_the_same_files() {
+    let (Some(fsck_fat), Some(mcopy)) = (tool("fsck.fat"), tool("mcopy")) else {
+        return;
+    };
+    for src in fixture_images("fs", &["fat12", "fat16", "fat32"]) {
+        let tmp = tempdir();
+        let out = tmp.path().join("copy.img");
+        mostly_unread_copy(&src, &out, "fat");
+        ok(Command::new(&fsck_fat).arg("-n").arg(&out));
+        let dump = |img: &Path, name: &str| {
+            let d = tmp.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            ok(Command::new(&mcopy)
+                .args(["-s", "-m", "-n", "-i"])
+                .arg(img)
+                .arg("::*")
+                .arg(&d));
+            d
+        };
+        let (a, b) = (dump(&out, "copy"), dump(&src, "orig"));
+        assert_same_tree(&a, &b, Compare::default(), &src.display().to_string());
+    }
+    let Some(fsck_exfat) = tool("fsck.exfat") else {
+        return;
+    };
+    for src in fixture_images("fs", &["exfat"]) {
+        let tmp = tempdir();
+        let out = tmp.path().join("copy.img");
+        mostly_unread_copy(&src, &out, "exfat");
+        ok(Command::new(&fsck_exfat).arg("-n").arg(&out));
+        same_extraction(&src, &out, None);
+    }
+}
+
+/// Disks with several file systems (the fs fixtures: GPT with FAT32, ext4 and exFAT; MBR with
+/// FAT16, ext4, exFAT and FAT12 in primary and logical partitions): every map is used, and
+/// each partition of the GPT disk reads the same.
+#[test]
+fn every_file_system_of_a_disk_gives_its_map() {
+    for (src, parts) in fixture_images("fs", &["gpt_disk", "mbr_disk"])
+        .into_iter()
+        .zip([3, 4])
+    {
+        let tmp = tempdir();
+        let out = tmp.path().join("copy.img");
+        let r = used_only(&src, &out, &[]);
+        let maps = r["maps_from"].as_array().unwrap();
+        assert_eq!(maps.len(), parts, "{r}");
+        assert!(
+            r["unused"].as_u64().unwrap() > r["size"].as_u64().unwrap() / 3,
+            "{r}"
+        );
+        if parts == 3 {
+            for p in 1..=parts {
+                same_extraction(&src, &out, Some(&p.to_string()));
+            }
+        }
+    }
 }

@@ -19,49 +19,15 @@ use super::mapfile::{MapFile, Status};
 use super::target::AlignedBuf;
 use crate::device::{BlockDevice, Extent, ExtentKind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs::used::RangeSet;
 use crate::io::{ReadAt, clamp_len};
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A byte range `(offset, len)`.
 pub(super) type Range = (u64, u64);
 
-/// Disjoint ranges, adjacent ones merged; stored as start -> end.
-#[derive(Debug, Default)]
-pub(super) struct RangeSet(BTreeMap<u64, u64>);
-
-impl RangeSet {
-    /// Adds `[start, end)`.
-    pub(super) fn insert(&mut self, start: u64, end: u64) {
-        let (mut s, mut e) = (start, end);
-        if s >= e {
-            return;
-        }
-        while let Some((&a, &b)) = self.0.range(..=e).next_back() {
-            if b < s {
-                break;
-            }
-            self.0.remove(&a);
-            s = s.min(a);
-            e = e.max(b);
-        }
-        self.0.insert(s, e);
-    }
-
-    /// The ranges `(offset, len)` in order.
-    pub(super) fn ranges(&self) -> impl Iterator<Item = Range> + '_ {
-        self.0.iter().map(|(&s, &e)| (s, e - s))
-    }
-
-    /// Bytes covered.
-    pub(super) fn total(&self) -> u64 {
-        self.0.iter().map(|(s, e)| e - s).sum()
-    }
-}
-
 /// What was read, and what could not be.
-#[derive(Default)]
 struct Log {
     read: RangeSet,
     bad: RangeSet,
@@ -89,7 +55,10 @@ impl<R: ReadAt> CarefulDrive<R> {
             retries: retries.max(1),
             used,
             stop: AtomicBool::new(false),
-            log: Mutex::new(Log::default()),
+            log: Mutex::new(Log {
+                read: RangeSet::with_gap(0),
+                bad: RangeSet::with_gap(0),
+            }),
             bufs: Mutex::new(Vec::new()),
         }
     }
@@ -138,7 +107,7 @@ impl<R: ReadAt> CarefulDrive<R> {
             map.push(pos, start - pos, Status::NonTried);
             let end = start + len;
             let mut at = start;
-            for (&b, &e) in log.bad.0.range(start..end) {
+            for (b, e) in log.bad.spans_in(start, end) {
                 map.push(at, b - at, Status::Finished);
                 map.push(b, e - b, Status::BadSector);
                 at = e;
@@ -169,7 +138,7 @@ impl<R: ReadAt> CarefulDrive<R> {
         }
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         for (s, e) in bad {
-            log.bad.insert(s, e);
+            log.bad.add(s, e - s);
         }
         Ok(())
     }
@@ -213,7 +182,7 @@ impl<R: ReadAt> ReadAt for CarefulDrive<R> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .read
-            .insert(offset, offset + n as u64);
+            .add(offset, n as u64);
         Ok(n)
     }
 }
@@ -347,17 +316,5 @@ mod tests {
         drive.stop();
         let err = drive.read_exact_at(0, &mut b).unwrap_err();
         assert!(err.to_string().contains("interrupted"), "{err}");
-    }
-
-    #[test]
-    fn range_set_merges() {
-        let mut r = RangeSet::default();
-        r.insert(10, 20);
-        r.insert(30, 40);
-        r.insert(20, 30);
-        r.insert(5, 6);
-        assert_eq!(r.ranges().collect::<Vec<_>>(), vec![(5, 1), (10, 30)]);
-        r.insert(0, 100);
-        assert_eq!(r.total(), 100);
     }
 }
