@@ -90,7 +90,7 @@ pub enum Command {
     Write(WriteArgs),
     /// Copy a drive into an image file, retrying bad sectors and mapping unreadable ones.
     #[command(
-        after_help = "Examples:\n  diskimg image /dev/sdb backup.img\n  diskimg image /dev/sdb backup.img --used-only --mapfile backup.map"
+        after_help = "Examples:\n  diskimg image /dev/sdb backup.img\n  diskimg image /dev/sdb backup.qcow2 --used-only -c\n  diskimg image /dev/sdb backup.vhdx -o subformat=fixed --mapfile backup.map"
     )]
     Image(ImageArgs),
     /// List the drives an image can be written to, and why others are refused.
@@ -311,9 +311,22 @@ pub struct WriteArgs {
 pub struct ImageArgs {
     /// The drive to read (or any file).
     pub device: PathBuf,
-    /// The image to write (raw).
+    /// The image to write: any writable format, from the extension (raw when none claims it).
     pub output: PathBuf,
-    /// Copy only what the file systems on the drive use (others read as zeros).
+    /// Output format (default: from the output's extension; raw when it names none).
+    #[arg(short = 'O', long = "output-format", value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Format option KEY=VALUE (repeatable, or comma-separated), as `convert -o`.
+    #[arg(short = 'o', value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Compress the data (formats that can: qcow2; vmdk, as streamOptimized).
+    #[arg(short = 'c', long = "compress")]
+    pub compress: bool,
+    /// Worker threads (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Copy only what the file systems on the drive use (the rest is left unallocated and
+    /// reads as zeros).
     #[arg(long)]
     pub used_only: bool,
     /// Where to keep the map of unreadable ranges (ddrescue format; default OUTPUT.map when

@@ -7,56 +7,11 @@
 
 mod common;
 
+use common::loopdev::{Loop, ready};
 use common::*;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A loop device over a file, detached on drop.
-struct Loop {
-    dev: PathBuf,
-    file: PathBuf,
-}
-
-impl Loop {
-    fn new(file: &Path) -> Option<Loop> {
-        let out = run(Command::new("losetup").args(["--find", "--show"]).arg(file));
-        if !out.status.success() {
-            let msg = format!(
-                "losetup failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-            assert!(!strict(), "{msg}");
-            eprintln!("skipped: {msg}");
-            return None;
-        }
-        Some(Loop {
-            dev: PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()),
-            file: file.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.dev).output();
-    }
-}
-
-fn ready() -> bool {
-    // SAFETY-free check of root: losetup needs it.
-    let root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        let msg = "not root: loop devices cannot be made";
-        assert!(!strict(), "{msg}");
-        eprintln!("skipped: {msg}");
-        return false;
-    }
-    tool("losetup").is_some()
-}
 
 /// A file of `len` bytes filled with 0xEE (what a used stick holds).
 fn junk_file(path: &Path, len: u64) {

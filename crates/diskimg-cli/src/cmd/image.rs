@@ -16,6 +16,10 @@ pub fn run(a: ImageArgs) -> Result<()> {
         replace: a.overwrite,
         mapfile: a.mapfile.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        format: a.format.clone(),
+        options: a.options.clone(),
+        compress: a.compress,
+        threads: a.threads,
     };
     let result = image_drive(&a.device, &a.output, &opts, &bar);
     bar.finish();
@@ -24,13 +28,15 @@ pub fn run(a: ImageArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else if !a.quiet {
         eprintln!(
-            "copied {} of {} to {}{}",
+            "copied {} of {} to {} ({}, {}){}",
             human_size(r.read),
             human_size(r.size),
             a.output.display(),
+            r.format,
+            human_size(r.output_size),
             if r.unused > 0 {
                 format!(
-                    "; {} unused by {} left as zeros",
+                    "; {} unused by {} left unallocated",
                     human_size(r.unused),
                     r.maps_from.join(", ")
                 )

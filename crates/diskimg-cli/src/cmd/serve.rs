@@ -36,6 +36,14 @@ fn nbd(a: ServeNbdArgs) -> Result<()> {
     let (mut export, mode) = if !a.read_write {
         (Export::read_only(name, device), "read-only".to_owned())
     } else if let Some(path) = &a.overlay {
+        if let Some(d) = diskimg::format::writer_for_path(path).filter(|d| d.name != "raw") {
+            bail!(
+                "--overlay writes diskimg's own overlay file, not {} (a name ending .{} would promise one); choose another name",
+                d.name,
+                path.extension()
+                    .map_or_else(String::new, |e| e.to_string_lossy().into_owned())
+            );
+        }
         let ov = SparseOverlay::open(device, path, &a.image.display().to_string())?;
         let w: WritableRef = Arc::new(ov);
         (

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod boot;
+pub mod loopdev;
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

@@ -1,33 +1,41 @@
-//! Copying a drive into an image file, as a careful person copies a failing disk.
+//! Copying a drive into an image file of any writable format, as a careful person copies a
+//! failing disk.
 //!
-//! The drive is read in [`CHUNK`]s past the page cache. A chunk that fails is read again
-//! sector by sector, each sector up to `retries` times; sectors that never read are filled
-//! with zeros in the image and listed in a ddrescue mapfile and the report, never hidden.
-//! Chunks of zeros become holes of a sparse output. With `used_only`, ranges the file systems
-//! on the drive mark as free (see [`crate::fs::AllocationMap`]) are not read at all and read
-//! as zeros in the copy; ranges outside any such file system (partition tables, gaps, file
-//! systems without a map) are copied whole.
+//! The drive becomes a [`CarefulDrive`]: a block device that reads past the page cache, retries
+//! a failed read sector by sector (each sector up to `retries` times), fills sectors that never
+//! read with zeros and records them. With `used_only`, ranges the file systems on the drive mark
+//! as free (see [`crate::fs::AllocationMap`]) are reported as unallocated; ranges outside any
+//! such file system (partition tables, gaps, file systems without a map) are data. That device
+//! is fed to the conversion pipeline ([`crate::ops::convert`]) with the writer of the output
+//! format (`-O`, else the output's extension; raw for a name no writer claims): free ranges are
+//! never read and become holes or unallocated clusters, zero units are not written, and units
+//! are encoded (compressed) on every core.
 //!
-//! The output is raw, written through an [`AtomicFile`]: it appears under its name only when
-//! complete, and an interruption leaves nothing. Container outputs (qcow2, VHDX) come with the
-//! container-writer interface: the same loop will feed an `ImageWriter` instead of the file.
+//! The output appears under its name only when complete ([`Output`]): an error or an
+//! interruption leaves nothing. Unreadable sectors are listed in the report and in a ddrescue
+//! mapfile, written after the image.
 
-use super::mapfile::{MapFile, Status};
-use super::target::{AlignedBuf, ReadBack};
-use crate::error::{Error, ErrorKind, Result};
+use super::careful::{CarefulDrive, Range};
+use super::target::ReadBack;
+use crate::container::write::{CreateRequest, FormatOptions};
+use crate::device::DeviceRef;
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::format::{FormatDescriptor, Opener, by_name, formats, writer_for_path};
 use crate::image::{Image, Layer};
 use crate::io::{AtomicFile, ReadAt, copy::write_all_at};
+use crate::ops::convert::{
+    ConvertProgress, Output, PipelineStats, default_threads, make_writer, output_format,
+    write_image,
+};
 use crate::ops::hash::HashProgress;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// Size of the pieces read.
-pub const CHUNK: usize = 1 << 20;
+use std::sync::Arc;
 
 /// How to copy.
 #[derive(Debug, Clone)]
 pub struct ImageOptions {
-    /// Tries per sector after a chunk fails.
+    /// Tries per sector after a read fails.
     pub retries: u32,
     /// Copy only what file systems mark as used.
     pub used_only: bool,
@@ -38,6 +46,14 @@ pub struct ImageOptions {
     pub mapfile: Option<PathBuf>,
     /// The command line, recorded in the map.
     pub command: String,
+    /// Output format (`-O`); else from the output's extension, raw when none claims it.
+    pub format: Option<String>,
+    /// The writer's `-o key=value` items.
+    pub options: Vec<String>,
+    /// Compress (`-c`), for formats that can.
+    pub compress: bool,
+    /// Worker threads (default: the number of cores).
+    pub threads: Option<usize>,
 }
 
 impl Default for ImageOptions {
@@ -48,6 +64,10 @@ impl Default for ImageOptions {
             replace: false,
             mapfile: None,
             command: String::new(),
+            format: None,
+            options: Vec::new(),
+            compress: false,
+            threads: None,
         }
     }
 }
@@ -55,8 +75,12 @@ impl Default for ImageOptions {
 /// What a copy did (`diskimg image --json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageReport {
-    /// Bytes of the drive (and of the image).
+    /// Bytes of the drive (the image's virtual size).
     pub size: u64,
+    /// The format written.
+    pub format: &'static str,
+    /// Bytes of the image file(s) written.
+    pub output_size: u64,
     /// Bytes read from the drive.
     pub read: u64,
     /// Bytes not read because the file systems do not use them.
@@ -69,160 +93,151 @@ pub struct ImageReport {
     pub bad_bytes: u64,
     /// The mapfile written, if any.
     pub mapfile: Option<PathBuf>,
+    /// What the writing pipeline did.
+    pub stats: PipelineStats,
 }
 
-/// Copies the drive (or file) at `source` into a raw image at `output`.
+/// Copies the drive (or file) at `source` into an image at `output`.
 pub fn image_drive(
     source: &Path,
     output: &Path,
     opts: &ImageOptions,
     progress: &dyn HashProgress,
 ) -> Result<ImageReport> {
-    refuse_container_output(output)?;
+    let desc = image_format(output, opts.format.as_deref())?;
+    let options = FormatOptions::parse(&opts.options)?;
+    if matches!((source.canonicalize(), output.canonicalize()), (Ok(a), Ok(b)) if a == b) {
+        return Err(Error::invalid_input("the output is the drive").with_file(output));
+    }
     let rb = ReadBack::open(source)?;
     let size = rb.size();
+    let sector = rb.sector();
     let (used, maps_from) = if opts.used_only {
         used_ranges(source, size)?
     } else {
         (vec![(0, size)], Vec::new())
     };
-    let out = AtomicFile::create(output, opts.replace)?;
-    let mut report = copy(&rb, rb.sector(), out.file(), &used, opts.retries, progress)
-        .map_err(|e| e.with_file(source))?;
-    report.maps_from = maps_from;
-    out.file()
-        .sync_all()
-        .map_err(|e| Error::from(e).with_file(output))?;
+    let drive = Arc::new(CarefulDrive::new(rb, sector, used, opts.retries));
+    let req = CreateRequest {
+        size,
+        compress: opts.compress,
+        backing: None,
+        options,
+    };
+    let out = Output::create(output, opts.replace)?;
+    let writer = make_writer(desc, &out, &req).in_file(output)?;
+    let device: DeviceRef = drive.clone();
+    let tally = Tally {
+        progress,
+        drive: &drive,
+    };
+    let stats = write_image(
+        &device,
+        writer,
+        None,
+        opts.threads.unwrap_or_else(default_threads),
+        &tally,
+    )
+    .map_err(|e| match e.context().file {
+        Some(_) => e,
+        None => e.with_file(output),
+    })?;
+    if progress.cancelled() {
+        drive.stop();
+        return Err(drive.interrupted());
+    }
+    out.sink.flush().in_file(output)?;
+    let output_size = out.commit()?;
+    let bad_ranges = drive.bad_ranges();
     let map_path = opts.mapfile.clone().or_else(|| {
-        (!report.bad_ranges.is_empty()).then(|| {
+        (!bad_ranges.is_empty()).then(|| {
             let mut p = output.as_os_str().to_owned();
             p.push(".map");
             PathBuf::from(p)
         })
     });
-    out.commit()?;
     if let Some(p) = &map_path {
         let map = AtomicFile::create(p, true)?;
-        let text = report.map.render(&opts.command);
+        let text = drive.map().render(&opts.command);
         write_all_at(map.file(), text.as_bytes(), 0).map_err(|e| Error::from(e).with_file(p))?;
         map.commit()?;
     }
+    let read = drive.bytes_read();
     Ok(ImageReport {
         size,
-        read: report.read,
-        unused: report.unused,
-        maps_from: report.maps_from,
-        bad_bytes: report.bad_ranges.iter().map(|r| r.1).sum(),
-        bad_ranges: report.bad_ranges,
+        format: desc.name,
+        output_size,
+        read,
+        unused: if opts.used_only { size - read } else { 0 },
+        maps_from,
+        bad_bytes: bad_ranges.iter().map(|r| r.1).sum(),
+        bad_ranges,
         mapfile: map_path,
+        stats,
     })
 }
 
-/// Outputs are raw until the container writers land: a name that promises a container is
+/// Extensions of container formats diskimg does not read at all but that a user may type.
+const FOREIGN_CONTAINERS: &[&str] = &["qed", "wim"];
+
+/// Whether `ext` names a container format diskimg cannot write: a name that promises one is
 /// refused rather than filled with raw bytes.
-fn refuse_container_output(output: &Path) -> Result<()> {
+fn unwritable_container(ext: &str) -> bool {
+    FOREIGN_CONTAINERS.contains(&ext)
+        || formats().iter().any(|d| {
+            matches!(d.opener, Opener::Container(_))
+                && d.create.is_none()
+                && d.extensions.contains(&ext)
+        })
+}
+
+/// The format of the image of a drive: `format` when named; else the writable format of the
+/// output's extension; else raw (`sdb.bin`, `cd.iso`, no extension), unless the extension
+/// names a container that cannot be written.
+fn image_format(output: &Path, format: Option<&str>) -> Result<&'static FormatDescriptor> {
+    if format.is_some() || writer_for_path(output).is_some() {
+        return output_format(output, format);
+    }
     let ext = output
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if ["qcow2", "qcow", "vhd", "vhdx", "vmdk", "vdi", "dmg", "chd"].contains(&ext.as_str()) {
+    if unwritable_container(&ext) {
         return Err(Error::new(
             ErrorKind::Unsupported,
             format!(
-                "images of drives are written raw for now; .{ext} output needs the container writers (name the output .img, then convert it)"
+                "diskimg cannot write .{ext} images; name the output .img (raw) or choose a format with -O"
             ),
         )
         .with_file(output));
     }
-    Ok(())
+    by_name("raw").ok_or_else(|| Error::new(ErrorKind::Unsupported, "no raw writer"))
 }
 
-/// The copy loop's own tally.
-struct Copied {
-    read: u64,
-    unused: u64,
-    maps_from: Vec<String>,
-    bad_ranges: Vec<(u64, u64)>,
-    map: MapFile,
+/// The pipeline's progress, passed on; a cancel request stops the drive's reads.
+struct Tally<'a, R> {
+    progress: &'a dyn HashProgress,
+    drive: &'a CarefulDrive<R>,
 }
 
-/// Copies the `used` ranges of `src` into `out` (sized to the source, holes elsewhere).
-fn copy(
-    src: &dyn ReadAt,
-    sector: usize,
-    out: &std::fs::File,
-    used: &[(u64, u64)],
-    retries: u32,
-    progress: &dyn HashProgress,
-) -> Result<Copied> {
-    let size = src.size();
-    out.set_len(size).map_err(Error::from)?;
-    let mut c = Copied {
-        read: 0,
-        unused: 0,
-        maps_from: Vec::new(),
-        bad_ranges: Vec::new(),
-        map: MapFile::default(),
-    };
-    let mut buf = AlignedBuf::new(CHUNK);
-    let mut pos = 0u64;
-    for &(start, len) in used {
-        if start > pos {
-            c.map.push(pos, start - pos, Status::NonTried);
-            c.unused += start - pos;
-        }
-        let end = start + len;
-        let mut at = start;
-        while at < end {
-            if progress.cancelled() {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!("interrupted after {} bytes; no image was written", c.read),
-                ));
-            }
-            let n = (end - at).min(CHUNK as u64) as usize;
-            let b = &mut buf.as_mut_slice()[..n];
-            if src.read_exact_at(at, b).is_err() {
-                salvage(src, sector, at, b, retries, &mut c);
-            } else {
-                c.map.push(at, n as u64, Status::Finished);
-            }
-            if !super::write::is_zero(b) {
-                write_all_at(out, b, at).map_err(|e| Error::from(e).with_offset(at))?;
-            }
-            c.read += n as u64;
-            progress.advance(n as u64);
-            at += n as u64;
-        }
-        pos = end;
-    }
-    if pos < size {
-        c.map.push(pos, size - pos, Status::NonTried);
-        c.unused += size - pos;
-    }
-    Ok(c)
-}
-
-/// Reads a failed chunk sector by sector; unreadable sectors become zeros.
-fn salvage(src: &dyn ReadAt, sector: usize, at: u64, b: &mut [u8], retries: u32, c: &mut Copied) {
-    for (i, s) in b.chunks_mut(sector).enumerate() {
-        let off = at + (i * sector) as u64;
-        let ok = (0..retries.max(1)).any(|_| src.read_exact_at(off, s).is_ok());
-        if ok {
-            c.map.push(off, s.len() as u64, Status::Finished);
-        } else {
-            s.fill(0);
-            c.map.push(off, s.len() as u64, Status::BadSector);
-            match c.bad_ranges.last_mut() {
-                Some(last) if last.0 + last.1 == off => last.1 += s.len() as u64,
-                _ => c.bad_ranges.push((off, s.len() as u64)),
-            }
+impl<R: ReadAt> Tally<'_, R> {
+    fn poll(&self) {
+        if self.progress.cancelled() {
+            self.drive.stop();
         }
     }
 }
 
-/// A byte range `(offset, len)`.
-type Range = (u64, u64);
+impl<R: ReadAt> ConvertProgress for Tally<'_, R> {
+    fn start(&self, _total: u64) {
+        self.poll();
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.progress.advance(bytes);
+        self.poll();
+    }
+}
 
 /// A file system's device span `(start, len)` and its used ranges, absolute.
 type Span = (u64, u64, Vec<Range>);
@@ -314,103 +329,34 @@ impl ReadAt for ReadBack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::MemorySource;
-
-    /// A source whose sectors 3 and 4 of the second chunk never read, and sector 9 reads
-    /// on the second try.
-    struct Flaky {
-        data: MemorySource,
-        tries: std::sync::Mutex<u32>,
-    }
-
-    impl ReadAt for Flaky {
-        fn size(&self) -> u64 {
-            self.data.size()
-        }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
-            let bad = |s: u64| {
-                let (a, b) = (offset / 512, (offset + buf.len() as u64).div_ceil(512));
-                (a..b).contains(&s)
-            };
-            let chunk2 = (CHUNK / 512) as u64;
-            if bad(chunk2 + 3) || bad(chunk2 + 4) {
-                return Err(Error::new(ErrorKind::Io, "medium error"));
-            }
-            if bad(chunk2 + 9) {
-                let mut t = self.tries.lock().unwrap();
-                *t += 1;
-                if *t < 3 {
-                    return Err(Error::new(ErrorKind::Io, "medium error"));
-                }
-            }
-            self.data.read_at(offset, buf)
-        }
-    }
-
-    #[test]
-    fn bad_sectors_become_zeros_and_are_mapped() {
-        let data: Vec<u8> = (0..3 * CHUNK).map(|i| (i % 255) as u8 + 1).collect();
-        let src = Flaky {
-            data: MemorySource::new(data.clone()),
-            tries: std::sync::Mutex::new(0),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let f = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("out"))
-            .unwrap();
-        let c = copy(&src, 512, &f, &[(0, data.len() as u64)], 3, &()).unwrap();
-        let bad_at = CHUNK as u64 + 3 * 512;
-        assert_eq!(c.bad_ranges, vec![(bad_at, 1024)]);
-        let got = std::fs::read(dir.path().join("out")).unwrap();
-        let mut want = data.clone();
-        want[bad_at as usize..bad_at as usize + 1024].fill(0);
-        assert_eq!(got, want);
-        assert!(
-            c.map
-                .render("t")
-                .contains(&format!("{bad_at:#010x}  0x00000400  -"))
-        );
-    }
 
     #[test]
     fn an_interrupted_copy_leaves_no_output() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("drive.img");
-        std::fs::write(&src, vec![3u8; 3 * CHUNK]).unwrap();
+        std::fs::write(&src, vec![3u8; 3 << 20]).unwrap();
+        for name in ["copy.img", "copy.qcow2"] {
+            let out = dir.path().join(name);
+            let stop = std::sync::atomic::AtomicBool::new(true);
+            let e = image_drive(&src, &out, &ImageOptions::default(), &stop).unwrap_err();
+            assert!(e.to_string().contains("interrupted"), "{e}");
+            assert!(!out.exists());
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
         let out = dir.path().join("copy.img");
-        let stop = std::sync::atomic::AtomicBool::new(true);
-        let e = image_drive(&src, &out, &ImageOptions::default(), &stop).unwrap_err();
-        assert!(e.to_string().contains("interrupted"), "{e}");
-        assert!(!out.exists());
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        let e = image_drive(
-            &src,
-            &dir.path().join("c.qcow2"),
-            &ImageOptions::default(),
-            &(),
-        )
-        .unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Unsupported);
-        image_drive(&src, &out, &ImageOptions::default(), &()).unwrap();
-        assert_eq!(std::fs::read(&out).unwrap(), vec![3u8; 3 * CHUNK]);
+        let r = image_drive(&src, &out, &ImageOptions::default(), &()).unwrap();
+        assert_eq!((r.format, r.read, r.unused), ("raw", 3 << 20, 0));
+        assert_eq!(std::fs::read(&out).unwrap(), vec![3u8; 3 << 20]);
     }
 
     #[test]
-    fn unused_ranges_are_not_read() {
-        let data = vec![5u8; 4 * CHUNK];
-        let src = MemorySource::new(data);
-        let dir = tempfile::tempdir().unwrap();
-        let f = std::fs::File::create(dir.path().join("out")).unwrap();
-        let used = [(0, CHUNK as u64), (3 * CHUNK as u64, 512)];
-        let c = copy(&src, 512, &f, &used, 1, &()).unwrap();
-        assert_eq!(c.read, CHUNK as u64 + 512);
-        assert_eq!(c.unused, 3 * CHUNK as u64 - 512);
-        let got = std::fs::read(dir.path().join("out")).unwrap();
-        assert_eq!(got[CHUNK], 0);
-        assert_eq!(got[3 * CHUNK], 5);
+    fn output_formats() {
+        let f = |name: &str, o: Option<&str>| image_format(Path::new(name), o).map(|d| d.name);
+        assert_eq!(f("a.qcow2", None).unwrap(), "qcow2");
+        assert_eq!(f("a.bin", None).unwrap(), "raw");
+        assert_eq!(f("sdb", None).unwrap(), "raw");
+        assert_eq!(f("a.bin", Some("vhdx")).unwrap(), "vhdx");
+        assert_eq!(f("a.dmg", None).unwrap(), "dmg");
+        assert_eq!(f("a.wim", None).unwrap_err().kind(), ErrorKind::Unsupported);
     }
 }

@@ -20,6 +20,7 @@ pub mod ntfs;
 pub mod path;
 pub mod squashfs;
 pub mod udf;
+pub mod used;
 
 pub use path::{FileSystemExt, WalkEntry};
 

@@ -156,6 +156,9 @@ fn volume(data: &[u8], open: fn(&DeviceRef) -> crate::Result<crate::fs::FsVolume
     for e in &v.file_systems {
         if let Some(fs) = &e.fs {
             let _ = fs.usage();
+            if let Some(map) = fs.allocation_map() {
+                let _ = map.allocated_ranges();
+            }
             tree(fs.as_ref());
         }
     }

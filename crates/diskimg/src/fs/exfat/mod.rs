@@ -442,6 +442,15 @@ impl ExFatFs {
     }
 
     fn count_bitmap(&self) -> Result<u64> {
+        let mut used = 0u64;
+        self.for_each_bitmap_byte(|_, byte| used += u64::from(byte.count_ones()))?;
+        Ok(used)
+    }
+
+    /// Calls `f(first_cluster_index, bits)` for each byte of the allocation bitmap, in order;
+    /// bit `i` of `bits` is cluster `first_cluster_index + i` (0 is cluster 2); bits past the
+    /// cluster count are cleared.
+    fn for_each_bitmap_byte(&self, mut f: impl FnMut(u64, u8)) -> Result<()> {
         let Some((first, len)) = self.bitmap else {
             return Err(Error::corrupt(FORMAT, "allocation bitmap", 0, "missing"));
         };
@@ -464,7 +473,6 @@ impl ExFatFs {
             need.div_ceil(heap.cluster_size).max(1),
             |c| self.next(c),
         )?;
-        let mut used = 0u64;
         let mut buf = vec![0u8; 1 << 20];
         let mut at = 0u64;
         while at < need {
@@ -477,11 +485,11 @@ impl ExFatFs {
                 let bit0 = (at + k as u64) * 8;
                 let valid = (count - bit0).min(8) as u32;
                 let mask = if valid >= 8 { 0xFF } else { (1u8 << valid) - 1 };
-                used += u64::from((byte & mask).count_ones());
+                f(bit0, byte & mask);
             }
             at += n as u64;
         }
-        Ok(used)
+        Ok(())
     }
 
     fn file(&self, node: NodeId) -> Result<FileSet> {
@@ -630,6 +638,10 @@ impl FileSystem for ExFatFs {
         &self.dev
     }
 
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        self.bitmap.map(|_| self as &dyn crate::fs::AllocationMap)
+    }
+
     fn usage(&self) -> Option<Usage> {
         *self.usage.get_or_init(|| {
             let used = self.count_bitmap().ok()?;
@@ -639,5 +651,33 @@ impl FileSystem for ExFatFs {
                 used: used * cs,
             })
         })
+    }
+}
+
+/// Gaps between used clusters shorter than this are kept as used (a short list on a
+/// fragmented volume).
+const MIN_GAP: u64 = 1 << 20;
+
+/// Everything before the cluster heap (the main and backup boot regions, the FATs), the
+/// clusters whose allocation bitmap bit is set (the bitmap, the up-case table and the root
+/// directory among them), and whatever follows the heap on the device.
+impl crate::fs::AllocationMap for ExFatFs {
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
+        let heap = *self.heap();
+        let mut used = crate::fs::used::RangeSet::with_gap(MIN_GAP);
+        used.add(0, heap.offset);
+        self.for_each_bitmap_byte(|first, bits| {
+            for i in 0..8u64 {
+                if bits & (1 << i) != 0 {
+                    used.add(
+                        heap.offset + (first + i) * heap.cluster_size,
+                        heap.cluster_size,
+                    );
+                }
+            }
+        })?;
+        let end = heap.offset + u64::from(heap.count) * heap.cluster_size;
+        used.add(end, self.dev.size().saturating_sub(end));
+        Ok(used.into_vec())
     }
 }

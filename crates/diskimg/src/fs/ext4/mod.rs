@@ -28,6 +28,7 @@
 //! A node id is the inode number. Nothing about the tree is held in memory; structure reads go
 //! through a block cache.
 
+mod alloc;
 mod csum;
 mod dir;
 mod group;
@@ -406,6 +407,11 @@ impl FileSystem for Ext4Fs {
 
     fn device(&self) -> &DeviceRef {
         &self.dev
+    }
+
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        self.has_block_bitmaps()
+            .then_some(self as &dyn crate::fs::AllocationMap)
     }
 
     fn usage(&self) -> Option<Usage> {

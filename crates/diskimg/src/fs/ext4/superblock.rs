@@ -58,6 +58,8 @@ pub(crate) mod ro_compat {
     pub const LARGE_FILE: u32 = 0x2;
     pub const BTREE_DIR: u32 = 0x4;
     pub const HUGE_FILE: u32 = 0x8;
+    pub const GDT_CSUM: u32 = 0x10;
+    pub const BIGALLOC: u32 = 0x200;
     pub const METADATA_CSUM: u32 = 0x400;
     /// What ext3 already had.
     pub const EXT3: u32 = SPARSE_SUPER | LARGE_FILE | BTREE_DIR;
@@ -126,6 +128,8 @@ pub(crate) struct Superblock {
     pub last_mounted: String,
     pub desc_size: u32,
     pub first_meta_bg: u32,
+    /// Blocks reserved after the group descriptors for growing them (resize_inode).
+    pub reserved_gdt_blocks: u16,
     pub mkfs_time: u32,
     /// Seed of every metadata checksum (metadata_csum).
     pub csum_seed: Option<u32>,
@@ -242,6 +246,7 @@ impl Superblock {
             last_mounted: cstr(&b[0x88..0xC8]),
             desc_size,
             first_meta_bg: u32le(b, 0x104),
+            reserved_gdt_blocks: u16le(b, 0xCE),
             mkfs_time: u32le(b, 0x108),
             csum_seed,
         })

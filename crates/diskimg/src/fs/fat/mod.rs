@@ -376,6 +376,10 @@ impl FileSystem for FatFs {
         &self.dev
     }
 
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        Some(self)
+    }
+
     fn usage(&self) -> Option<Usage> {
         *self.usage.get_or_init(|| {
             let used = self.fat.used_clusters(&self.meta).ok()?;
@@ -385,5 +389,26 @@ impl FileSystem for FatFs {
                 used: used * cs,
             })
         })
+    }
+}
+
+/// Gaps between used clusters shorter than this are kept as used (a short list on a
+/// fragmented volume).
+const MIN_GAP: u64 = 1 << 20;
+
+/// Everything before the cluster heap (boot sector and reserved sectors, every FAT, the FAT12/16
+/// root directory), the clusters whose FAT entry is not free (bad clusters included), and
+/// whatever follows the heap on the device.
+impl crate::fs::AllocationMap for FatFs {
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
+        let heap = *self.heap();
+        let mut used = crate::fs::used::RangeSet::with_gap(MIN_GAP);
+        used.add(0, heap.offset);
+        self.fat.for_each_used(&self.dev, |c| {
+            used.add(heap.cluster_offset(c), heap.cluster_size);
+        })?;
+        let end = heap.offset + u64::from(heap.count) * heap.cluster_size;
+        used.add(end, self.dev.size().saturating_sub(end));
+        Ok(used.into_vec())
     }
 }

@@ -1,4 +1,4 @@
-//! The file allocation table: reading one entry, and counting the clusters in use.
+//! The file allocation table: reading one entry, and finding the clusters in use.
 
 use super::boot::{FatBootSector, FatType};
 use super::chain::Link;
@@ -66,13 +66,20 @@ impl Fat {
 
     /// Clusters whose entry is not free, read in bounded chunks.
     pub fn used_clusters(&self, src: &dyn ReadAt) -> Result<u64> {
+        let mut used = 0u64;
+        self.for_each_used(src, |_| used += 1)?;
+        Ok(used)
+    }
+
+    /// Calls `f` with every cluster (2 ..= count + 1) whose entry is not free, in order,
+    /// reading the FAT in bounded chunks.
+    pub fn for_each_used(&self, src: &dyn ReadAt, mut f: impl FnMut(u32)) -> Result<()> {
         let entries = u64::from(self.count) + 2;
         let bytes = match self.fat_type {
             FatType::Fat12 => (entries * 3).div_ceil(2),
             FatType::Fat16 => entries * 2,
             FatType::Fat32 => entries * 4,
         };
-        let mut used = 0u64;
         let mut buf = vec![0u8; COUNT_CHUNK as usize];
         if self.fat_type == FatType::Fat12 {
             // At most 6 KiB: decode it whole.
@@ -82,9 +89,11 @@ impl Fat {
                 let at = (c * 3 / 2) as usize;
                 let v = u16::from_le_bytes([b[at], *b.get(at + 1).unwrap_or(&0)]);
                 let v = if c % 2 == 0 { v & 0xFFF } else { v >> 4 };
-                used += u64::from(v != 0);
+                if v != 0 {
+                    f(c as u32);
+                }
             }
-            return Ok(used);
+            return Ok(());
         }
         let width = if self.fat_type == FatType::Fat16 {
             2
@@ -105,10 +114,12 @@ impl Fat {
                 } else {
                     u32::from_le_bytes([e[0], e[1], e[2], e[3]]) & 0x0FFF_FFFF
                 };
-                used += u64::from(v != 0);
+                if v != 0 {
+                    f(index as u32);
+                }
             }
             pos += n as u64;
         }
-        Ok(used)
+        Ok(())
     }
 }
