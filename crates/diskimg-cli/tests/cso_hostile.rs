@@ -45,7 +45,10 @@ fn index_entries_past_the_end() {
     let e = le32(&b, 24 + 40) & 0x8000_0000 | (1 << 30);
     b[64..68].copy_from_slice(&e.to_le_bytes());
     let err = refused(t.path(), "past_end.cso", &b);
-    assert!(err.contains("cso") && err.contains("index") && err.contains("past the end"), "{err}");
+    assert!(
+        err.contains("cso") && err.contains("index") && err.contains("past the end"),
+        "{err}"
+    );
     // A file cut in half: the last index entries point past its end.
     let b = std::fs::read(dir.join("zso.zso")).unwrap();
     let err = refused(t.path(), "truncated.zso", &b[..b.len() / 2]);

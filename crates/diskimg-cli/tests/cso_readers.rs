@@ -50,7 +50,12 @@ fn info_reports_the_container() {
     // maxcso's CSO v2 with an LZ4 allowance mixes in LZ4 blocks; ZSO is all LZ4.
     let v = info(&dir.join("cso2_lz4.cso"));
     assert_eq!(v["containers"][0]["details"]["version"], 2);
-    assert!(v["containers"][0]["details"]["blocks_lz4"].as_u64().unwrap() > 0);
+    assert!(
+        v["containers"][0]["details"]["blocks_lz4"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }
 
 #[test]
@@ -61,7 +66,10 @@ fn ls_cat_and_extract_through_the_container() {
         let img = dir.join(name);
         let listing = String::from_utf8(ok(diskimg().arg("ls").arg(&img).arg("/data"))).unwrap();
         for f in ["mixed.bin", "random.bin", "zeros.bin"] {
-            assert!(listing.contains(f), "{name}: ls /data lacks {f}:\n{listing}");
+            assert!(
+                listing.contains(f),
+                "{name}: ls /data lacks {f}:\n{listing}"
+            );
         }
         let cat = ok(diskimg().arg("cat").arg(&img).arg("/docs/words.txt"));
         assert!(cat == words, "{name}: cat differs");

@@ -32,7 +32,11 @@ pub fn maxcso(dir: &Path) -> Command {
 
 /// Decompresses `image` with maxcso into `out`.
 pub fn maxcso_decompress(dir: &Path, image: &Path, out: &Path) {
-    ok(maxcso(dir).arg("--decompress").arg(image).arg("-o").arg(out));
+    ok(maxcso(dir)
+        .arg("--decompress")
+        .arg(image)
+        .arg("-o")
+        .arg(out));
 }
 
 /// Whether two files hold the same bytes.
