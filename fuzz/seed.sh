@@ -7,7 +7,7 @@ fx=../tests/fixtures/out
 rm -rf seeds
 mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk \
   seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2 \
-  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi seeds/nbd
+  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi seeds/nbd seeds/cso
 for img in "$fx"/iso/*.iso; do
   [ -f "$img" ] || continue
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
@@ -33,6 +33,11 @@ for img in "$vm"/*.vhd "$vm"/*.vhdx "$vm"/*.vdi "$vm"/*.vmdk; do
   else
     head -c 1048576 "$img" > "seeds/$ext/$n"   # the fuzzers take at most 1 MiB
   fi
+done
+# Compressed ISOs (make-cso.sh): the small ones whole, the fuzzer takes at most 1 MiB.
+for img in "$fx"/cso/*.cso "$fx"/cso/*.zso "$fx"/cso/*.dax; do
+  [ -f "$img" ] || continue
+  head -c 1048576 "$img" > "seeds/cso/$(basename "$img")"
 done
 if [ -d "$fx/ntfs-hfs" ]; then
   cp "$fx/ntfs-hfs/ntfs_small.img" seeds/ntfs/small

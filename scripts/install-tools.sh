@@ -31,6 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
+# npm fetches maxcso (the CSO fixtures, tests/fixtures/make-cso.sh); Debian ships it apart from
+# nodejs, other nodejs packages include it.
+if ! command -v npm >/dev/null; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends npm >&2
+fi
 if ! command -v cargo >/dev/null; then
   echo "install-tools: cargo not found; install Rust first: https://rustup.rs" >&2; exit 1
 fi

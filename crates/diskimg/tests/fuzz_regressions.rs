@@ -25,6 +25,7 @@ fn kept_fuzz_findings_do_not_panic() {
         "ext4",
         "squashfs",
         "qcow2",
+        "cso",
         "cue",
         "toc",
         "nrg",

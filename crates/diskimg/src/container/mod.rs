@@ -10,9 +10,10 @@
 //! - [`write`]: the writing side, the [`write::ImageWriter`] every writable format implements
 //!   and the conversion pipeline drives.
 //! - [`check`]: structural consistency reports (`diskimg check`).
-//! - Formats: [`qcow2`], [`raw`].
+//! - Formats: [`qcow2`], [`raw`], [`cso`] (CSO, ZSO, DAX compressed ISOs).
 
 pub mod check;
+pub mod cso;
 pub mod dmg;
 pub mod open;
 pub mod password;

@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::container::{dmg, qcow2, raw, vdi, vhd, vhdx, vmdk};
+use crate::container::{cso, dmg, qcow2, raw, vdi, vhd, vhdx, vmdk};
 use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::optical::formats as optical;
 use crate::partition::{apm, gpt, mbr};
@@ -23,6 +23,10 @@ static FORMATS: &[&FormatDescriptor] = &[
     &dmg::DESCRIPTOR,
     &dmg::crypt::DESCRIPTOR,
     &dmg::sparse::DESCRIPTOR,
+    &cso::DESCRIPTOR,
+    &cso::CSO2_DESCRIPTOR,
+    &cso::ZSO_DESCRIPTOR,
+    &cso::DAX_DESCRIPTOR,
     &raw::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,

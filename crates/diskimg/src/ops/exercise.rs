@@ -106,6 +106,12 @@ pub fn run_target(name: &str, data: &[u8]) {
         "exfat" => volume(data, |d| exfat::open_volume(d.clone())),
         "ext4" => volume(data, |d| ext4::open_volume(d.clone())),
         "squashfs" => volume(data, |d| squashfs::open_volume(d.clone())),
+        "cso" => {
+            let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+            if let Ok(img) = crate::container::cso::Cso::open(file) {
+                container(&img);
+            }
+        }
         "qcow2" => {
             use crate::container::qcow2::{Qcow2, check::check_within};
             let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));

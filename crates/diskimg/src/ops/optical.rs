@@ -14,14 +14,30 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Opens `path` as a disc: a disc image, or a plain image of 2048-byte sectors (an ISO) as
-/// one mode 1 track.
+/// Bytes of user data in a mode 1 sector.
+const USER_SECTOR: u32 = 2048;
+
+/// Opens `path` as a disc: a disc image, or a plain image of 2048-byte sectors (an ISO, also
+/// inside a CSO, ZSO or DAX) as one mode 1 track.
 pub fn open_disc(path: &Path) -> Result<Arc<Disc>> {
     let image = Image::open(path)?;
     if let Some(d) = &image.content().disc {
         return Ok(d.disc.clone());
     }
-    if image.root.container.is_some() {
+    if let Some((c, _)) = &image.root.container {
+        // A compressed ISO (CSO, ZSO, DAX): its device of 2048-byte sectors is the user data
+        // of a one-track disc.
+        let device = c.device();
+        if device.geometry().sector_size == USER_SECTOR
+            && matches!(c.format(), "cso" | "zso" | "dax")
+        {
+            return raw::from_user_data(DataFile {
+                path: path.to_path_buf(),
+                source: device,
+            })
+            .map(Arc::new)
+            .map_err(|e| e.with_file(path));
+        }
         return Err(Error::unsupported(
             "disc",
             format!(
