@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::container::{qcow2, raw, vdi, vhd, vhdx, vmdk};
+use crate::container::{chd, qcow2, raw, vdi, vhd, vhdx, vmdk};
 use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::optical::formats as optical;
 use crate::partition::{apm, gpt, mbr};
@@ -15,11 +15,13 @@ static FORMATS: &[&FormatDescriptor] = &[
     &optical::CDI,
     &optical::GDI,
     &optical::RAW,
+    &chd::CD_DESCRIPTOR,
     &qcow2::DESCRIPTOR,
     &vhd::DESCRIPTOR,
     &vdi::DESCRIPTOR,
     &vhdx::DESCRIPTOR,
     &vmdk::DESCRIPTOR,
+    &chd::DESCRIPTOR,
     &raw::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,
