@@ -24,9 +24,11 @@ pub mod cd;
 pub mod codec;
 pub mod device;
 pub mod header;
+pub mod layout;
 pub mod map;
 pub mod metadata;
 pub mod parent;
+pub mod writer;
 
 use crate::container::{Container, OpenContext};
 use crate::device::DeviceRef;
