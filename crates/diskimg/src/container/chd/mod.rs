@@ -28,6 +28,7 @@ pub mod layout;
 pub mod map;
 pub mod metadata;
 pub mod parent;
+pub mod verify;
 pub mod writer;
 
 use crate::container::{Container, OpenContext};

@@ -18,6 +18,7 @@
 //! `offset` where the record lies; long reads report through `input.progress` and stop when
 //! it says `cancelled`.
 
+pub mod chd;
 pub mod disc;
 pub mod gpt;
 pub mod isomd5;
@@ -148,7 +149,13 @@ pub struct IntegrityCheck {
 }
 
 /// Every check of records inside formats, run in this order.
-pub const CHECKS: &[IntegrityCheck] = &[gpt::CHECK, vhdx::CHECK, isomd5::CHECK, disc::CHECK];
+pub const CHECKS: &[IntegrityCheck] = &[
+    gpt::CHECK,
+    vhdx::CHECK,
+    chd::CHECK,
+    isomd5::CHECK,
+    disc::CHECK,
+];
 
 /// What to verify besides the format's own records.
 #[derive(Debug, Clone, Default)]
