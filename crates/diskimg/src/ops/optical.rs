@@ -14,14 +14,24 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Opens `path` as a disc: a disc image, or a plain image of 2048-byte sectors (an ISO) as
-/// one mode 1 track.
+/// Opens `path` as a disc: a disc image, or a plain image of 2048-byte sectors (an ISO, or
+/// the data of a DVD CHD) as one mode 1 track.
 pub fn open_disc(path: &Path) -> Result<Arc<Disc>> {
     let image = Image::open(path)?;
     if let Some(d) = &image.content().disc {
         return Ok(d.disc.clone());
     }
-    if image.root.container.is_some() {
+    if let Some((c, _)) = &image.root.container {
+        // A DVD CHD's data is the disc's user data: one mode 1 track.
+        if c.format() == crate::container::chd::FORMAT {
+            let device = c.device();
+            return raw::from_user_data(DataFile {
+                path: path.to_path_buf(),
+                source: Arc::new(device),
+            })
+            .map(Arc::new)
+            .map_err(|e| e.with_file(path));
+        }
         return Err(Error::unsupported(
             "disc",
             format!(

@@ -220,13 +220,14 @@ impl Seek for SeqWriter {
     }
 }
 
-/// Parses a codec list: `cdlz,cdzl,cdfl`, `zstd`, `none`.
+/// Parses a codec list: `cdlz+cdzl+cdfl` (or with commas, where the option syntax allows),
+/// `zstd`, `none`.
 pub fn parse_codecs(s: &str) -> Result<Vec<CodecType>> {
     if s.eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
     let list: Vec<CodecType> = s
-        .split(',')
+        .split([',', '+'])
         .map(|name| {
             let name = name.trim().to_ascii_lowercase();
             let tag = (name.len() == 4)

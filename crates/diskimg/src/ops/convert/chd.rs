@@ -5,7 +5,7 @@
 //! cdlz, cdzl, cdfl, `CHT2` metadata); an ISO 9660 image becomes a DVD CHD (2048-byte sectors,
 //! 2048-byte hunks, codecs lzma, zlib, huff, flac); anything else a hard-disk CHD (4 KiB
 //! hunks, the device's sector size, `GDDD` geometry, codecs lzma, zlib, huff, flac). Options:
-//! `layout=cd|dvd|hd`, `compression=CODEC[,CODEC...]|none`, `hunk_size=BYTES`. The output is an
+//! `layout=cd|dvd|hd`, `compression=CODEC[+CODEC...]|none`, `hunk_size=BYTES`. The output is an
 //! [`AtomicFile`]; hunks are compressed on every core
 //! ([`crate::container::chd::writer`]).
 
@@ -32,7 +32,7 @@ pub const OPTIONS: &[OptionHelp] = &[
     },
     OptionHelp {
         key: "compression",
-        help: "up to four codecs (lzma, zlib, huff, flac, zstd; CD: cdlz, cdzl, cdfl, cdzs) or none",
+        help: "up to four codecs joined by + (lzma, zlib, huff, flac, zstd; CD: cdlz, cdzl, cdfl, cdzs), or none",
     },
     OptionHelp {
         key: "hunk_size",
