@@ -8,8 +8,9 @@
 # `chdman verify`. Env: DATA, WORK (default /work/bench-work/chd), CHDMAN, CHDMAN289.
 set -euo pipefail
 export WORK=${WORK:-/work/bench-work/chd}
+given=${DISKIMG:-}
 source "$(dirname "$0")/bench-common.sh"
-DISKIMG=${DISKIMG:-${CARGO_TARGET_DIR:-$ROOT/target}/release/diskimg}
+DISKIMG=${given:-${CARGO_TARGET_DIR:-$ROOT/target}/release/diskimg}
 CHDMAN=${CHDMAN:-chdman}
 CHDMAN289=${CHDMAN289:-$WORK/npm/package/dist/chdman}
 build_release

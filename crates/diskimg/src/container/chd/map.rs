@@ -62,9 +62,15 @@ fn bad(offset: u64, msg: impl Into<String>) -> Error {
     Error::corrupt(FORMAT, "hunk map", offset, msg)
 }
 
-/// Checks the version 5 compressed map header's fields before the crate decodes the map.
+/// Checks what the crate would compute with unchecked: the version 5 compressed map's header
+/// (field widths, length) and the run-length-coded Huffman tree that starts its data (a run
+/// longer than the 16 codes left), and the offsets of version 3/4 entries (which the crate
+/// adds to their lengths).
 pub fn check_map_header(src: &dyn ReadAt, h: &ChdHeader) -> Result<()> {
-    if h.version != 5 || !h.compressed() {
+    if h.version != 5 {
+        return check_legacy_offsets(src, h);
+    }
+    if !h.compressed() {
         return Ok(());
     }
     let m = read_vec(src, h.map_offset, MAP_HEADER_LEN, MAP_HEADER_LEN)?;
@@ -81,6 +87,67 @@ pub fn check_map_header(src: &dyn ReadAt, h: &ChdHeader) -> Result<()> {
             h.map_offset + 12,
             format!("field widths {length_bits}/{self_bits}/{parent_bits} bits (at most 32/32/48)"),
         ));
+    }
+    let tree = read_vec(src, h.map_offset + MAP_HEADER_LEN, len.min(16), 16)?;
+    if !tree_runs_fit(&tree) {
+        return Err(bad(
+            h.map_offset + MAP_HEADER_LEN,
+            "the Huffman tree of the map codes more than 16 symbols",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the run-length-coded code lengths of the map's 16-symbol Huffman tree (4-bit
+/// values; 1 escapes: `1 1` is a length of 1, `1 L N` is N + 3 codes of length L) stay within
+/// 16 codes. Running out of bits is left to the decoder, which reports it.
+fn tree_runs_fit(data: &[u8]) -> bool {
+    let mut bit = 0usize;
+    let mut next = || -> Option<usize> {
+        let byte = *data.get(bit / 8)?;
+        let v = if bit % 8 == 0 { byte >> 4 } else { byte & 15 };
+        bit += 4;
+        Some(usize::from(v))
+    };
+    let mut node = 0usize;
+    while node < 16 {
+        let Some(v) = next() else { return true };
+        if v != 1 {
+            node += 1;
+            continue;
+        }
+        let Some(v) = next() else { return true };
+        if v == 1 {
+            node += 1;
+            continue;
+        }
+        let Some(rep) = next() else { return true };
+        node += rep + 3;
+        if node > 16 {
+            return false;
+        }
+    }
+    true
+}
+
+/// Version 3/4 entries whose data offset is so large that offset + length would overflow.
+fn check_legacy_offsets(src: &dyn ReadAt, h: &ChdHeader) -> Result<()> {
+    const CHUNK: u64 = 4096 * super::header::LEGACY_ENTRY_LEN;
+    let total = u64::from(h.hunk_count) * super::header::LEGACY_ENTRY_LEN;
+    let mut at = 0u64;
+    while at < total {
+        let n = (total - at).min(CHUNK);
+        let b = read_vec(src, h.map_offset + at, n, CHUNK)?;
+        for (i, e) in b.chunks_exact(16).enumerate() {
+            let offset = u64::from_be_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]]);
+            if offset > src.size() && matches!(e[15] & 15, 1 | 2) {
+                return Err(bad(
+                    h.map_offset + at + i as u64 * 16,
+                    format!("hunk data at byte {offset}, past the end of the file"),
+                ));
+            }
+        }
+        at += n;
     }
     Ok(())
 }
@@ -261,4 +328,20 @@ pub fn check_all(map: &Map, h: &ChdHeader, file_size: u64) -> Result<()> {
         entry(map, h, n, file_size)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tree_runs_fit;
+
+    #[test]
+    fn tree_runs() {
+        // 16 lengths of 2 written plainly, then a run of 13 + 3 = 16 of length 4.
+        assert!(tree_runs_fit(&[0x22; 8]));
+        assert!(tree_runs_fit(&[0x14, 0xd0]));
+        // A run of 15 + 3 = 18 codes overflows the 16 symbols.
+        assert!(!tree_runs_fit(&[0x14, 0xf0]));
+        // Two codes, then a run of 15 + 3.
+        assert!(!tree_runs_fit(&[0x22, 0x14, 0xf0]));
+    }
 }
