@@ -21,7 +21,8 @@ if [ ! -x "$CHDMAN289" ]; then
   chmod +x "$CHDMAN289"
 fi
 cue=$WORK/cd.cue
-printf 'FILE "%s" BINARY\n  TRACK 01 MODE1/2048\n    INDEX 01 00:00:00\n' "$DATA/cd.iso" > "$cue"
+ln -sf "$DATA/cd.iso" "$WORK/cd.iso"   # cue sheets name their data files beside them
+printf 'FILE "cd.iso" BINARY\n  TRACK 01 MODE1/2048\n    INDEX 01 00:00:00\n' > "$cue"
 dvd=$WORK/dvd.iso
 if [ ! -f "$dvd" ] || [ "$(stat -c %s "$dvd")" != 2147483648 ]; then
   { cat "$DATA/cd.iso"; head -c 1073741824 "$DATA/mixed.bin"; } > "$dvd"

@@ -1,13 +1,16 @@
-//! Hunk codecs: the `chd` crate's implementations of every MAME codec (zlib, lzma, huff,
-//! flac, zstd, the CD wrappers cdzl/cdlz/cdfl/cdzs, avhu, and the version 3/4 zlib and A/V
-//! codecs), made per thread from the header's codec tags. Every decompression writes into a
-//! buffer of exactly one hunk, so a hunk can never expand past its size.
+//! Hunk codecs: the `chd` crate's implementations of the MAME codecs (zlib, lzma, huff, flac,
+//! zstd, the CD wrappers cdzl/cdlz/cdfl/cdzs, and the version 3/4 zlib codecs), made per thread
+//! from the header's codec tags. Every decompression writes into a buffer of exactly one hunk,
+//! so a hunk can never expand past its size. The CD wrappers' own header (ECC flags and the
+//! length of the sector part) is checked here first, since the crate indexes with it
+//! unchecked. A/V Huffman (`avhu`, LaserDisc) is refused: its decoder trusts its header's
+//! channel counts and sizes.
 
 use super::FORMAT;
 use crate::error::{Error, Result};
 use chd::codecs::{
-    AVHuffCodec, CdFlacCodec, CdLzmaCodec, CdZlibCodec, CdZstdCodec, CodecImplementation,
-    CompressionCodec, HuffmanCodec, LzmaCodec, RawFlacCodec, ZlibCodec, ZstdCodec,
+    CdFlacCodec, CdLzmaCodec, CdZlibCodec, CdZstdCodec, CodecImplementation, CompressionCodec,
+    HuffmanCodec, LzmaCodec, RawFlacCodec, ZlibCodec, ZstdCodec,
 };
 use chd::header::CodecType;
 use std::sync::Mutex;
@@ -30,7 +33,12 @@ pub fn make_codec(tag: u32, hunk_bytes: u32) -> Result<Box<dyn CompressionCodec>
         CodecType::LzmaV5 => boxed::<LzmaCodec>(hunk_bytes),
         CodecType::FlacV5 => boxed::<RawFlacCodec>(hunk_bytes),
         CodecType::HuffV5 => boxed::<HuffmanCodec>(hunk_bytes),
-        CodecType::AV | CodecType::AVHuffV5 => boxed::<AVHuffCodec>(hunk_bytes),
+        CodecType::AV | CodecType::AVHuffV5 => {
+            return Err(Error::unsupported(
+                FORMAT,
+                "A/V Huffman (LaserDisc) hunks are not read",
+            ));
+        }
         CodecType::ZstdV5 => boxed::<ZstdCodec>(hunk_bytes),
         CodecType::ZstdCdV5 => boxed::<CdZstdCodec>(hunk_bytes),
         CodecType::None => {
@@ -64,16 +72,49 @@ pub fn num_codec(tag: u32) -> Option<CodecType> {
     .find(|c| *c as u32 == tag)
 }
 
-/// One thread's codecs, by slot.
-pub struct CodecSet(Vec<Box<dyn CompressionCodec>>);
+/// One thread's codecs, by slot, with their tags.
+pub struct CodecSet(Vec<(u32, Box<dyn CompressionCodec>)>);
+
+/// Checks a CD-wrapped hunk's header (MAME `chd_cd_decompressor`): one ECC bit per frame,
+/// then the big-endian length (2 bytes, 3 for hunks of 64 KiB and more) of the sector data's
+/// compressed stream, which must lie inside the input.
+fn check_cd_header(input: &[u8], out_len: usize) -> Result<()> {
+    let frames = out_len / super::cd::FRAME;
+    let len_bytes = if out_len < 65536 { 2 } else { 3 };
+    let ecc = frames.div_ceil(8);
+    let header = ecc + len_bytes;
+    let fits = input.get(ecc..header).is_some_and(|b| {
+        let len = b.iter().fold(0usize, |a, &x| (a << 8) | usize::from(x));
+        header + len <= input.len()
+    });
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::corrupt(
+            FORMAT,
+            "hunk",
+            0,
+            "CD hunk header gives a sector stream longer than the hunk's data",
+        ))
+    }
+}
 
 impl CodecSet {
     /// Decompresses `input` with slot `slot` into `out` (one hunk).
     pub fn decompress(&mut self, slot: u8, input: &[u8], out: &mut [u8]) -> Result<()> {
-        let codec = self
+        let (tag, codec) = self
             .0
             .get_mut(slot as usize)
             .ok_or_else(|| Error::corrupt(FORMAT, "hunk map", 0, "codec slot out of range"))?;
+        if input.is_empty() {
+            return Err(Error::corrupt(FORMAT, "hunk", 0, "empty compressed hunk"));
+        }
+        if matches!(
+            num_codec(*tag),
+            Some(CodecType::ZLibCdV5 | CodecType::LzmaCdV5 | CodecType::ZstdCdV5)
+        ) {
+            check_cd_header(input, out.len())?;
+        }
         let r = codec
             .decompress(input, out)
             .map_err(|e| Error::corrupt(FORMAT, "hunk", 0, format!("cannot decompress: {e}")))?;
@@ -112,7 +153,7 @@ impl CodecPool {
     fn make(&self) -> Result<CodecSet> {
         self.tags
             .iter()
-            .map(|&t| make_codec(t, self.hunk_bytes))
+            .map(|&t| make_codec(t, self.hunk_bytes).map(|c| (t, c)))
             .collect::<Result<Vec<_>>>()
             .map(CodecSet)
     }
@@ -166,6 +207,15 @@ mod tests {
     #[test]
     fn crc16_check_value() {
         assert_eq!(crc16(b"123456789"), 0x29B1);
+    }
+
+    #[test]
+    fn cd_header_lengths() {
+        // 8 frames: 1 ECC byte, 2 length bytes, then the sector stream.
+        let out = 8 * super::super::cd::FRAME;
+        assert!(check_cd_header(&[0, 0, 3, 1, 2, 3], out).is_ok());
+        assert!(check_cd_header(&[0, 0, 4, 1, 2, 3], out).is_err());
+        assert!(check_cd_header(&[0, 0], out).is_err());
     }
 
     #[test]
