@@ -4,15 +4,16 @@
 //! `cdrom.h`/`cdrom.cpp` (the CD layout); chdman's `createcd`/`createdvd`/`createhd` and
 //! `extractcd` for defaults and behaviour.
 //!
-//! Read: versions 3, 4 and 5; every MAME codec (through the `chd` crate, pinned): zlib, lzma,
-//! huff, flac, zstd, cdzl, cdlz, cdfl, cdzs, avhu; uncompressed images; hunks copied from other
+//! Read: versions 3, 4 and 5; the MAME codecs (through the `chd` crate, pinned): zlib, lzma,
+//! huff, flac, zstd, cdzl, cdlz, cdfl, cdzs; uncompressed images; hunks copied from other
 //! hunks and from a parent image (found beside the child by its SHA-1). A CD image
 //! (`CHT2`/`CHTR` metadata) opens as an optical disc ([`cd`]); a DVD (`DVD `) or hard disk
 //! (`GDDD`) or any other CHD opens as a container whose device is the data. Not read: CHD
-//! versions 1 and 2, GD-ROM layouts, hunks in external files.
+//! versions 1 and 2, GD-ROM layouts, hunks in external files, A/V Huffman (LaserDisc) hunks.
 //!
 //! Write ([`writer`]): version 5 with the CD, DVD and hard-disk layouts, chdman's default
-//! codecs, hunks compressed on every core and written in order (the `chd` crate's encoder).
+//! codecs (FLAC only where there is audio), hunks compressed on every core and written in
+//! order (the `chd` crate's encoder).
 //!
 //! Files: `header.rs` (header checks), `metadata.rs`, `map.rs` (map entries normalised and
 //! checked), `codec.rs` (codecs per thread, CRC-16), `cache.rs` (decompressed hunks),
