@@ -7,7 +7,7 @@ fx=../tests/fixtures/out
 rm -rf seeds
 mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk \
   seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2 \
-  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi seeds/nbd seeds/cso
+  seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi seeds/nbd seeds/cso seeds/chd
 for img in "$fx"/iso/*.iso; do
   [ -f "$img" ] || continue
   [ "$(stat -c %s "$img")" -lt 8000000 ] || continue
@@ -22,6 +22,11 @@ done
 for img in "$fx"/udf/hd_512_*.img "$fx"/udf/vat_*.img; do
   [ -f "$img" ] || continue
   dd if="$img" of="seeds/udf/$(basename "$img" .img)" bs=512 skip=64 count=1536 status=none
+done
+# CHDs: the small fixtures whole (chdman's CD, DVD and hard-disk layouts).
+for img in "$fx"/chd/*.chd; do
+  [ -f "$img" ] || continue
+  [ "$(stat -c %s "$img")" -lt 1048576 ] && cp "$img" "seeds/chd/$(basename "$img")"
 done
 # VM disks: small images whole (the fuzzers read every structure), descriptors as text.
 vm=$fx/vmreaders

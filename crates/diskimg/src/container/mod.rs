@@ -23,6 +23,7 @@ pub mod write;
 
 pub(crate) mod bytes;
 pub mod chain;
+pub mod chd;
 pub(crate) mod mapped;
 pub mod vdi;
 pub mod vhd;

@@ -1,7 +1,7 @@
 //! The list of known formats.
 
 use super::FormatDescriptor;
-use crate::container::{cso, dmg, qcow2, raw, vdi, vhd, vhdx, vmdk};
+use crate::container::{chd, cso, dmg, qcow2, raw, vdi, vhd, vhdx, vmdk};
 use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::optical::formats as optical;
 use crate::partition::{apm, gpt, mbr};
@@ -15,6 +15,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &optical::CDI,
     &optical::GDI,
     &optical::RAW,
+    &chd::CD_DESCRIPTOR,
     &qcow2::DESCRIPTOR,
     &vhd::DESCRIPTOR,
     &vdi::DESCRIPTOR,
@@ -27,6 +28,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &cso::CSO2_DESCRIPTOR,
     &cso::ZSO_DESCRIPTOR,
     &cso::DAX_DESCRIPTOR,
+    &chd::DESCRIPTOR,
     &raw::DESCRIPTOR,
     &gpt::DESCRIPTOR,
     &mbr::DESCRIPTOR,

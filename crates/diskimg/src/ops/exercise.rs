@@ -132,11 +132,28 @@ pub fn run_target(name: &str, data: &[u8]) {
             source: Arc::new(MemorySource::new(data.to_vec())),
         })),
         "nbd" => nbd(data),
+        "chd" => chd(data),
         _ => {}
     }
 }
 
 /// Describes a container and reads a bounded part of its device and allocation map.
+/// A CHD: opened as a container and, when it is a CD, as a disc; every hunk checked.
+fn chd(data: &[u8]) {
+    let file: DeviceRef = Arc::new(MemorySource::new(data.to_vec()));
+    let Ok(dev) = crate::container::chd::open_device(file, &Default::default()) else {
+        return;
+    };
+    // Every hunk is checked only for small images (a tiny file may map millions of hunks).
+    if dev.size() <= MAX_EXTENT_SPAN / 4 {
+        let _ = crate::container::chd::verify::check_data(&dev, &|_| false);
+    }
+    if crate::container::chd::cd::is_cd(&dev.metadata) {
+        disc(crate::container::chd::cd::disc(dev.clone(), None));
+    }
+    container(&crate::container::chd::Chd { device: dev });
+}
+
 fn container(c: &dyn Container) {
     let _ = serde_json::to_string(&c.details());
     let dev = c.device();

@@ -18,19 +18,19 @@ use std::sync::Arc;
 const USER_SECTOR: u32 = 2048;
 
 /// Opens `path` as a disc: a disc image, or a plain image of 2048-byte sectors (an ISO, also
-/// inside a CSO, ZSO or DAX) as one mode 1 track.
+/// inside a CSO, ZSO or DAX, or the data of a DVD CHD) as one mode 1 track.
 pub fn open_disc(path: &Path) -> Result<Arc<Disc>> {
     let image = Image::open(path)?;
     if let Some(d) = &image.content().disc {
         return Ok(d.disc.clone());
     }
     if let Some((c, _)) = &image.root.container {
-        // A compressed ISO (CSO, ZSO, DAX): its device of 2048-byte sectors is the user data
-        // of a one-track disc.
+        // A compressed ISO (CSO, ZSO, DAX) or a DVD CHD: its device of 2048-byte sectors is
+        // the user data of a one-track disc.
         let device = c.device();
-        if device.geometry().sector_size == USER_SECTOR
-            && matches!(c.format(), "cso" | "zso" | "dax")
-        {
+        let compressed_iso = device.geometry().sector_size == USER_SECTOR
+            && matches!(c.format(), "cso" | "zso" | "dax");
+        if compressed_iso || c.format() == crate::container::chd::FORMAT {
             return raw::from_user_data(DataFile {
                 path: path.to_path_buf(),
                 source: device,

@@ -9,6 +9,7 @@
 //!
 //! [`create_image`] makes a blank image, or an empty overlay of a backing file.
 
+pub mod chd;
 pub mod pipeline;
 pub mod plan;
 
@@ -212,6 +213,9 @@ pub fn convert(
 ) -> Result<ConvertSummary> {
     if same_file(input, output) {
         return Err(Error::invalid_input("the output is the input").with_file(output));
+    }
+    if chd::is_chd_output(output, opts.format.as_deref()) {
+        return chd::convert_to_chd(input, output, opts, progress);
     }
     let src = open_image_with_password(input, opts.input_format.as_deref(), opts.password.clone())?;
     let desc = output_format(output, opts.format.as_deref())?;

@@ -18,6 +18,7 @@
 //! `offset` where the record lies; long reads report through `input.progress` and stop when
 //! it says `cancelled`.
 
+pub mod chd;
 pub mod disc;
 pub mod dmg;
 pub mod gpt;
@@ -152,6 +153,7 @@ pub struct IntegrityCheck {
 pub const CHECKS: &[IntegrityCheck] = &[
     gpt::CHECK,
     vhdx::CHECK,
+    chd::CHECK,
     isomd5::CHECK,
     disc::CHECK,
     dmg::CHECK,
