@@ -16,6 +16,7 @@ PACKAGES=(
   ntfs-3g attr parted                                             # NTFS (mkntfs, FUSE, ntfsls/ntfscat), APM
   libqcow-utils                                                   # qcowinfo: independent qcow2 reader
   mame-tools cdrdao sox vcdimager mjpegtools libcdio-utils        # optical fixtures: chdman, toc2cue, cd-info
+  npm                                                             # make-chd.sh: npm pack of chdman 0.289 (createdvd)
   bchunk nrg2iso mdf2iso ccd2iso iat flac                         # optical: independent readers, FLAC decoder
   isomd5sum       libnbd-bin bmap-tools b3sum                     # mount (fusermount3), verify (implantisomd5,
                                                                   # checkisomd5), NBD clients, bench-write.sh, BLAKE3
