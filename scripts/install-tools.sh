@@ -31,7 +31,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-# npm fetches maxcso (the CSO fixtures, tests/fixtures/make-cso.sh); Debian ships it apart from
+# npm fetches maxcso and chdman 0.289 (make-cso.sh, make-chd.sh); Debian ships it apart from
 # nodejs, other nodejs packages include it.
 if ! command -v npm >/dev/null; then
   SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
