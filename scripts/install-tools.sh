@@ -17,7 +17,7 @@ PACKAGES=(
   libqcow-utils                                                   # qcowinfo: independent qcow2 reader
   mame-tools cdrdao sox vcdimager mjpegtools libcdio-utils        # optical fixtures: chdman, toc2cue, cd-info
   bchunk nrg2iso mdf2iso ccd2iso iat flac                         # optical: independent readers, FLAC decoder
-  isomd5sum       libnbd-bin bmap-tools b3sum                     # mount (fusermount3), verify (implantisomd5,
+  isomd5sum libnbd-bin bmap-tools b3sum                           # verify (implantisomd5,
                                                                   # checkisomd5), NBD clients, bench-write.sh, BLAKE3
   dmg2img python3-venv                                            # independent DMG reader; venv for pydmg (PyPI)
 )
