@@ -217,3 +217,29 @@ fn verify_checks_the_udif_checksums_and_finds_damage() {
     assert!(!o.status.success(), "{v}");
     assert_ne!(v["status"], "pass", "{v}");
 }
+
+/// A disk whose first chunk is all zeros (no partition map, unit 0 never reaches the writer)
+/// converts to a DMG that dmg2img reads back as the same disk.
+#[test]
+fn a_disk_starting_with_zeros_converts() {
+    let d = tempdir();
+    let raw = d.path().join("zeros-first.img");
+    let mut disk = vec![0u8; 4 << 20];
+    let mut x: u32 = 7;
+    for b in &mut disk[(2 << 20)..(3 << 20)] {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *b = (x >> 16) as u8;
+    }
+    std::fs::write(&raw, &disk).unwrap();
+    let dmg = d.path().join("z.dmg");
+    ok(diskimg().args(["convert", "-q"]).arg(&raw).arg(&dmg));
+    let back = d.path().join("back.img");
+    ok(diskimg()
+        .args(["convert", "-q", "-O", "raw"])
+        .arg(&dmg)
+        .arg(&back));
+    assert!(std::fs::read(&back).unwrap() == disk);
+    if let Some(theirs) = dmg2img(&dmg, d.path()) {
+        assert!(std::fs::read(theirs).unwrap() == disk, "dmg2img");
+    }
+}

@@ -350,7 +350,7 @@ impl UdifWriter {
 
     /// Whether sectors `[first, first + n)` are a whole chunk inside one table.
     fn fits(&self, first: u64, n: u64) -> bool {
-        if first + n > self.sectors {
+        if first + n > self.sectors || self.tables.is_empty() {
             return false;
         }
         let t = &self.tables[self.table_of(first)].spec;
@@ -427,6 +427,10 @@ impl ImageWriter for UdifWriter {
         let crc = u32::from_be_bytes([encoded[1], encoded[2], encoded[3], encoded[4]]);
         let payload = &encoded[ENCODED_HEADER..];
         let raw = encoded[0] == 0;
+        if index != 0 {
+            // Unit 0 held only zeros and was never sent: the disk has no partition map.
+            self.plan(None);
+        }
         if index == 0 || !self.fits(first, CHUNK_SECTORS) {
             let mut plain = vec![0u8; (CHUNK_SECTORS * SECTOR) as usize];
             if raw {
