@@ -86,7 +86,7 @@ for p in "${PAIRS[@]}"; do
   # shellcheck disable=SC2086
   read -r qt qm < <(best_of qemu-img convert -O "$fmt" $extra "$in" "$work/out.qemu")
   # shellcheck disable=SC2086
-  read -r dt dm < <(best_of "$DISKIMG" convert -q -O "$fmt" $extra "$in" "$work/out.diskimg")
+  read -r dt dm < <(best_of "$DISKIMG" convert -q --overwrite -O "$fmt" $extra "$in" "$work/out.diskimg")
   qemu-img compare -q "$in" "$work/out.diskimg" || { echo "bench-convert: $name: output differs!" >&2; exit 1; }
   ratio=$(python3 -c "print(f'{$qt / max($dt, 0.001):.2f}x')")
   printf '%-28s %9ss %9ss %7s %9s MiB %9s MiB\n' "$name" "$qt" "$dt" "$ratio" $((qm / 1024)) $((dm / 1024))
