@@ -20,4 +20,4 @@ mod write;
 pub use image::{ImageOptions, ImageReport, image_drive};
 pub use sysfs::{Drive, block_numbers, check_target, list_drives};
 pub use target::{ALIGN, AlignedBuf, ReadBack, Target};
-pub use write::{CHUNK, WriteOptions, WriteProgress, WriteReport, is_zero, write_image};
+pub use write::{CHUNK, WriteOptions, WriteProgress, WriteReport, write_image};

@@ -18,6 +18,7 @@
 use super::target::{ALIGN, AlignedBuf, ReadBack, Target};
 use crate::device::{BlockDevice, ExtentKind};
 use crate::error::{Error, ErrorKind, Result};
+use crate::io::is_zero;
 use crate::ops::hash::HashProgress;
 use serde::Serialize;
 use std::path::Path;
@@ -331,15 +332,6 @@ fn read_chunk(src: &dyn BlockDevice, offset: u64, len: usize) -> Result<Chunk> {
         buf: (data != 0).then(|| Arc::new(buf)),
         data,
     })
-}
-
-/// Whether every byte is zero.
-pub fn is_zero(b: &[u8]) -> bool {
-    let (head, words, tail) = {
-        // SAFETY: u64 has no invalid bit patterns; align_to only splits at aligned points.
-        unsafe { b.align_to::<u64>() }
-    };
-    head.iter().all(|&x| x == 0) && words.iter().all(|&w| w == 0) && tail.iter().all(|&x| x == 0)
 }
 
 /// Reads back every chunk that was written or zeroed; returns the bytes checked.

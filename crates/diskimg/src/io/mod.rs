@@ -117,6 +117,21 @@ pub(crate) fn clamp_len(offset: u64, want: usize, size: u64) -> usize {
     }
 }
 
+/// Whether every byte of `b` is zero.
+pub fn is_zero(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(64);
+    for c in &mut chunks {
+        let mut acc = 0u64;
+        for w in c.chunks_exact(8) {
+            acc |= u64::from_ne_bytes(w.try_into().unwrap_or([1; 8]));
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&x| x == 0)
+}
+
 /// Reads `len` bytes at `offset` into a new buffer, refusing lengths above `max` so that a
 /// length taken from an image never sizes an allocation by itself.
 pub fn read_vec(src: &dyn ReadAt, offset: u64, len: u64, max: u64) -> Result<Vec<u8>> {
@@ -134,4 +149,21 @@ pub fn read_vec(src: &dyn ReadAt, offset: u64, len: u64, max: u64) -> Result<Vec
     let mut buf = vec![0u8; len as usize];
     src.read_exact_at(offset, &mut buf)?;
     Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_detection() {
+        let mut b = vec![0u8; 4096 + 7];
+        assert!(is_zero(&b));
+        b[4100] = 1;
+        assert!(!is_zero(&b));
+        b[4100] = 0;
+        b[63] = 1;
+        assert!(!is_zero(&b));
+        assert!(is_zero(&[]));
+    }
 }

@@ -9,8 +9,8 @@ use crate::container::open::open_image;
 use crate::device::{DeviceRef, ExtentKind};
 use crate::error::Result;
 use crate::io::ReadAt;
+use crate::io::is_zero;
 use crate::ops::convert::ConvertProgress;
-use crate::ops::convert::pipeline::is_zero;
 use serde::Serialize;
 use std::path::Path;
 

@@ -328,7 +328,7 @@ impl UdifWriter {
                 .min(t_end.max(s + 1))
                 .min(s + CHUNK_SECTORS);
             let piece = &data[((s - first) * SECTOR) as usize..((stop - first) * SECTOR) as usize];
-            if crate::ops::convert::pipeline::is_zero(piece) {
+            if crate::io::is_zero(piece) {
                 self.gap_to(stop);
             } else {
                 let mut out = Vec::new();

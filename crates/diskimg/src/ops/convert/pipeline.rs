@@ -17,7 +17,7 @@ use super::plan::{Action, Planner, Run};
 use crate::container::write::{Encoding, ImageWriter, UnitEncoder};
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::clamp_len;
+use crate::io::{clamp_len, is_zero};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
@@ -102,21 +102,6 @@ impl Pool {
     fn put(&self, b: Vec<u8>) {
         self.free.lock().unwrap_or_else(|p| p.into_inner()).push(b);
     }
-}
-
-/// Whether every byte of `b` is zero.
-pub fn is_zero(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(64);
-    for c in &mut chunks {
-        let mut acc = 0u64;
-        for w in c.chunks_exact(8) {
-            acc |= u64::from_ne_bytes(w.try_into().unwrap_or([1; 8]));
-        }
-        if acc != 0 {
-            return false;
-        }
-    }
-    chunks.remainder().iter().all(|&x| x == 0)
 }
 
 /// Copies the guest view of `source` into `writer` and finishes it. With `backing`, the
@@ -450,21 +435,4 @@ fn store(
         i = j;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zero_detection() {
-        let mut b = vec![0u8; 4096 + 7];
-        assert!(is_zero(&b));
-        b[4100] = 1;
-        assert!(!is_zero(&b));
-        b[4100] = 0;
-        b[63] = 1;
-        assert!(!is_zero(&b));
-        assert!(is_zero(&[]));
-    }
 }
