@@ -7,6 +7,10 @@
 
 use std::collections::BTreeMap;
 
+/// The gap allocation maps merge across: free runs shorter than this between used ones are
+/// copied as used (a short list on a fragmented volume).
+pub const MERGE_GAP: u64 = 1 << 20;
+
 /// Disjoint ranges in order, stored as start -> end; ranges within `gap` bytes are merged.
 #[derive(Debug, Default, Clone)]
 pub struct RangeSet {

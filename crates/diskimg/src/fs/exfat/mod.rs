@@ -654,17 +654,13 @@ impl FileSystem for ExFatFs {
     }
 }
 
-/// Gaps between used clusters shorter than this are kept as used (a short list on a
-/// fragmented volume).
-const MIN_GAP: u64 = 1 << 20;
-
 /// Everything before the cluster heap (the main and backup boot regions, the FATs), the
 /// clusters whose allocation bitmap bit is set (the bitmap, the up-case table and the root
 /// directory among them), and whatever follows the heap on the device.
 impl crate::fs::AllocationMap for ExFatFs {
     fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let heap = *self.heap();
-        let mut used = crate::fs::used::RangeSet::with_gap(MIN_GAP);
+        let mut used = crate::fs::used::RangeSet::with_gap(crate::fs::used::MERGE_GAP);
         used.add(0, heap.offset);
         self.for_each_bitmap_byte(|first, bits| {
             for i in 0..8u64 {

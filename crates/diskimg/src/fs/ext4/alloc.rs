@@ -17,10 +17,6 @@ use crate::error::{Error, Result};
 use crate::fs::used::RangeSet;
 use crate::io::ReadAt;
 
-/// Gaps between used blocks shorter than this are kept as used (a short list on a
-/// fragmented volume).
-const MIN_GAP: u64 = 1 << 20;
-
 impl Ext4Fs {
     /// Whether the volume's bitmaps count blocks (not bigalloc clusters).
     pub(super) fn has_block_bitmaps(&self) -> bool {
@@ -46,7 +42,7 @@ impl crate::fs::AllocationMap for Ext4Fs {
         let groups = (sb.blocks_count - first).div_ceil(per_group);
         let lazy = sb.has_ro_compat(ro_compat::GDT_CSUM) || sb.csum_seed.is_some();
         let table_blocks = (u64::from(sb.inodes_per_group) * u64::from(sb.inode_size)).div_ceil(bs);
-        let mut used = RangeSet::with_gap(MIN_GAP);
+        let mut used = RangeSet::with_gap(crate::fs::used::MERGE_GAP);
         used.add(0, (first + 1) * bs);
         let mut bitmap = vec![0u8; bs as usize];
         for g in 0..groups {

@@ -392,17 +392,13 @@ impl FileSystem for FatFs {
     }
 }
 
-/// Gaps between used clusters shorter than this are kept as used (a short list on a
-/// fragmented volume).
-const MIN_GAP: u64 = 1 << 20;
-
 /// Everything before the cluster heap (boot sector and reserved sectors, every FAT, the FAT12/16
 /// root directory), the clusters whose FAT entry is not free (bad clusters included), and
 /// whatever follows the heap on the device.
 impl crate::fs::AllocationMap for FatFs {
     fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let heap = *self.heap();
-        let mut used = crate::fs::used::RangeSet::with_gap(MIN_GAP);
+        let mut used = crate::fs::used::RangeSet::with_gap(crate::fs::used::MERGE_GAP);
         used.add(0, heap.offset);
         self.fat.for_each_used(&self.dev, |c| {
             used.add(heap.cluster_offset(c), heap.cluster_size);

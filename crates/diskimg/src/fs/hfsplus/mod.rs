@@ -976,10 +976,6 @@ impl FileSystem for HfsFs {
     }
 }
 
-/// Gaps between used blocks shorter than this are kept as used (a short list on a
-/// fragmented volume).
-const MIN_GAP: u64 = 1 << 20;
-
 /// Allocation blocks whose bit is set in the allocation file (bit 7 of byte 0 is block 0),
 /// plus the boot blocks and volume header (and an HFS wrapper before them), the alternate
 /// volume header, and the device's last KiB.
@@ -989,7 +985,7 @@ impl crate::fs::AllocationMap for HfsFs {
         let volume_end = b.start.saturating_add(b.count.saturating_mul(b.size));
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut add = |offset: u64, len: u64| match out.last_mut() {
-            Some(last) if offset <= last.0 + last.1 + MIN_GAP => {
+            Some(last) if offset <= last.0 + last.1 + crate::fs::used::MERGE_GAP => {
                 let end = (offset + len).max(last.0 + last.1);
                 last.0 = last.0.min(offset);
                 last.1 = end - last.0;

@@ -653,10 +653,6 @@ impl FileSystem for NtfsFs {
     }
 }
 
-/// Gaps between used clusters shorter than this are kept as used, so that the list stays
-/// short on a fragmented volume (at most one range per MiB of volume).
-const MIN_GAP: u64 = 1 << 20;
-
 /// Clusters whose `$Bitmap` bit is set, and everything past the last whole cluster (the
 /// backup boot sector lies there).
 impl crate::fs::AllocationMap for NtfsFs {
@@ -665,7 +661,7 @@ impl crate::fs::AllocationMap for NtfsFs {
         let clusters = self.ntfs.size().min(self.dev.size()) / cluster;
         let mut out: Vec<(u64, u64)> = Vec::new();
         let mut add = |offset: u64, len: u64| match out.last_mut() {
-            Some(last) if offset <= last.0 + last.1 + MIN_GAP => {
+            Some(last) if offset <= last.0 + last.1 + crate::fs::used::MERGE_GAP => {
                 last.1 = (offset + len).max(last.0 + last.1) - last.0;
             }
             _ => out.push((offset, len)),
