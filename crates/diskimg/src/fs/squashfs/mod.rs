@@ -500,8 +500,8 @@ impl FileSystem for SquashFs {
         let mut out: Vec<FileExtent> = Vec::new();
         let mut push = |file_offset: u64, len: u64, dev: u64| match out.last_mut() {
             Some(e)
-                if e.file_offset + e.len == file_offset
-                    && e.device_offset.is_some_and(|d| d + e.len == dev) =>
+                if e.file_offset.checked_add(e.len) == Some(file_offset)
+                    && e.device_offset.and_then(|d| d.checked_add(e.len)) == Some(dev) =>
             {
                 e.len += len
             }
@@ -516,7 +516,7 @@ impl FileSystem for SquashFs {
             if stored == 0 {
                 continue;
             }
-            let len = (f.size - k as u64 * bs).min(bs);
+            let len = f.size.saturating_sub(k as u64 * bs).min(bs);
             if size & UNCOMPRESSED == 0 || stored != len {
                 return Ok(None);
             }
@@ -531,8 +531,8 @@ impl FileSystem for SquashFs {
             let stored = u64::from(size & (UNCOMPRESSED - 1));
             let len = f.size - tail_at;
             if size & UNCOMPRESSED == 0
-                || u64::from(f.fragment_offset) + len > stored
-                || start + stored > self.sb.bytes_used
+                || u64::from(f.fragment_offset).saturating_add(len) > stored
+                || start.saturating_add(stored) > self.sb.bytes_used
             {
                 return Ok(None);
             }
