@@ -32,6 +32,26 @@ median_seconds() {
   printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'
 }
 
+# alternating_medians PREPARE CMD...: runs each CMD once per round (PREPARE before each), for
+# $RUNS rounds, so a change in the machine's load falls on every tool alike. Prints one line per
+# CMD: the median, then every run's time.
+alternating_medians() {
+  local prepare=$1 i c t
+  shift
+  local -a cmds=("$@") all=()
+  for i in $(seq "$RUNS"); do
+    for c in "${!cmds[@]}"; do
+      eval "$prepare"; sync
+      /usr/bin/time -f '%e' -o "$WORK/.time" bash -c "${cmds[$c]}" >/dev/null 2>&1 || { echo "bench: failed: ${cmds[$c]}" >&2; exit 1; }
+      all[$c]="${all[$c]:-} $(tail -1 "$WORK/.time")"
+    done
+  done
+  for c in "${!cmds[@]}"; do
+    t=$(printf '%s\n' ${all[$c]} | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
+    echo "$t${all[$c]}"
+  done
+}
+
 # peak_rss_mib PREPARE CMD: peak resident memory of one run, in MiB.
 peak_rss_mib() {
   eval "$1"

@@ -3,7 +3,8 @@
 # `xorriso -as mkisofs -R -J` and `genisoimage -R -J`, on the same trees, run alternately:
 # 20,000 small files (tree_small) and 20 large files (tree_big, ~4.1 GB). Each output is
 # written to the same scratch folder and removed before the next run; the source trees are
-# warm in the page cache. Prints medians, ratios and peak RSS.
+# warm in the page cache. The tools take turns in every round. Prints medians, ratios and peak
+# RSS (and every run's time on stderr).
 # Env: DATA (datasets), WORK (scratch, needs ~5 GB), RUNS (default 3).
 set -euo pipefail
 source "$(dirname "$0")/bench-common.sh"
@@ -18,9 +19,9 @@ for t in small big; do
   ours_cmd="'$DISKIMG' create iso -q --overwrite '$src' -o '$out'"
   xo_cmd="xorriso -as mkisofs -quiet -R -J -o '$out' '$src'"
   gi_cmd="genisoimage -quiet -R -J -o '$out' '$src'"
-  ours=$(median_seconds diskimg "$prep" "$ours_cmd")
-  xo=$(median_seconds xorriso "$prep" "$xo_cmd")
-  gi=$(median_seconds genisoimage "$prep" "$gi_cmd")
+  { read -r ours ours_all; read -r xo xo_all; read -r gi gi_all; } < <(
+    alternating_medians "$prep" "$ours_cmd" "$xo_cmd" "$gi_cmd")
+  echo "runs ($t): diskimg$ours_all / xorriso$xo_all / genisoimage$gi_all" >&2
   printf '%-8s %-12s %10s %10s %8s\n' "$t" diskimg "$ours" 1.00 "$(peak_rss_mib "$prep" "$ours_cmd")"
   printf '%-8s %-12s %10s %10s %8s\n' "$t" xorriso "$xo" "$(ratio "$ours" "$xo")" "$(peak_rss_mib "$prep" "$xo_cmd")"
   printf '%-8s %-12s %10s %10s %8s\n' "$t" genisoimage "$gi" "$(ratio "$ours" "$gi")" "$(peak_rss_mib "$prep" "$gi_cmd")"

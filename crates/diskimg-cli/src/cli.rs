@@ -828,13 +828,9 @@ pub struct CreateIsoArgs {
     #[arg(long)]
     pub md5: bool,
     /// Spread the files over several images of at most this size: cd650, cd700, dvd5, dvd9,
-    /// bd25, bd50, or a size such as 4G. Writes OUTPUT-1.iso, OUTPUT-2.iso, ... and a catalog.
-    #[arg(
-        long,
-        value_name = "PRESET|SIZE",
-        help_heading = "Spanning",
-        conflicts_with = "udf"
-    )]
+    /// bd25, bd50, or a size such as 4G. Writes OUTPUT-1.iso, OUTPUT-2.iso, ... and a catalog
+    /// (with --udf, every volume is an ISO 9660/UDF bridge image).
+    #[arg(long, value_name = "PRESET|SIZE", help_heading = "Spanning")]
     pub span: Option<String>,
     /// With --span: refuse files larger than a volume instead of cutting them into parts.
     #[arg(long, requires = "span", help_heading = "Spanning")]

@@ -1,5 +1,6 @@
 //! `diskimg create iso --span`: a collection spread over several images. Each volume is read
-//! back by bsdtar; the volumes together, with cut files joined again, equal the source.
+//! back by bsdtar (and with `--udf`, its UDF tree by 7-Zip and udfinfo); the volumes together,
+//! with cut files joined again, equal the source.
 
 mod common;
 
@@ -148,6 +149,57 @@ fn volumes_fit_and_together_hold_the_source() {
         }
     }
     assert!(catalog.contains("/video.mkv.part1of"), "{catalog}");
+}
+
+#[test]
+fn udf_volumes_fit_and_their_udf_trees_together_hold_the_source() {
+    let (Some(sevenz), Some(udfinfo)) = (tool("7zz"), tool("udfinfo")) else {
+        return;
+    };
+    let t = tempdir();
+    let src = t.path().join("photos");
+    make_source(&src);
+    std::fs::remove_file(src.join("latest")).unwrap(); // 7-Zip's UDF reader skips symlinks
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let capacity = 1u64 << 20;
+    ok(diskimg()
+        .args([
+            "create",
+            "iso",
+            "-q",
+            "--span",
+            "1M",
+            "--udf",
+            "--udf-rev",
+            "2.50",
+        ])
+        .arg(&src)
+        .arg("-o")
+        .arg(out.join("photos.iso")));
+    let vols = volumes(&out);
+    assert!(vols.len() >= 4, "{} volumes", vols.len());
+    let joined = t.path().join("joined");
+    for v in &vols {
+        let size = v.metadata().unwrap().len();
+        assert!(size <= capacity, "{} is {size} bytes", v.display());
+        let info = String::from_utf8(ok(Command::new(&udfinfo).arg(v))).unwrap();
+        assert!(info.contains("udfrev=2.50"), "{info}");
+        let log = String::from_utf8(ok(Command::new(&sevenz)
+            .args(["x", "-tudf", "-y"])
+            .arg(format!("-o{}", joined.display()))
+            .arg(v)))
+        .unwrap();
+        assert!(!log.contains("Warning") && !log.contains("Error"), "{log}");
+    }
+    std::fs::remove_file(joined.join("diskimg-catalog.txt")).unwrap();
+    join_parts(&joined);
+    let cmp = Compare {
+        modes: false,
+        file_times: true,
+        dir_times: false,
+    };
+    assert_same_tree(&joined, &src, cmp, "joined UDF trees");
 }
 
 #[test]

@@ -196,6 +196,7 @@ fn iso(a: CreateIsoArgs) -> Result<()> {
             write_iso_span(
                 &tree,
                 options,
+                a.udf.then_some(a.udf_rev),
                 &a.output,
                 capacity,
                 !a.no_split,

@@ -5,6 +5,7 @@
 
 use super::iso::{self, IsoOptions};
 use super::tree::{FileTree, Kind, Meta, NodeIndex, ROOT, Source};
+use super::udf::{UdfPlan, UdfRevision};
 use crate::error::{Error, Result};
 
 /// Disc capacities by name: bytes a writer can put on the medium.
@@ -61,6 +62,36 @@ pub struct Piece {
     pub part: Option<(u32, u32)>,
 }
 
+/// What every volume is written as: ISO 9660 with its options, and for an ISO 9660/UDF bridge
+/// disc the UDF revision.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeFormat {
+    /// The ISO 9660 side (and its Joliet and Rock Ridge).
+    pub iso: IsoOptions,
+    /// A UDF tree beside it, of this revision.
+    pub udf: Option<UdfRevision>,
+}
+
+impl VolumeFormat {
+    /// The exact size of `tree` written in this format, in bytes.
+    pub fn size(&self, tree: &FileTree) -> Result<u64> {
+        let mut iso = self.iso.clone();
+        if let Some(revision) = self.udf {
+            iso.reserve = UdfPlan::new(tree, revision, iso.hybrid_mbr.is_some())?.reserve();
+        }
+        Ok(u64::from(iso::plan(tree, iso)?.volume_blocks()) * 2048)
+    }
+
+    /// Room a file's entries take in the structures (UDF adds a file entry block).
+    fn entry_overhead(&self) -> u64 {
+        if self.udf.is_some() {
+            2 * ENTRY_OVERHEAD
+        } else {
+            ENTRY_OVERHEAD
+        }
+    }
+}
+
 /// Which pieces go on which volume.
 #[derive(Debug, Clone)]
 pub struct SpanPlan {
@@ -68,9 +99,9 @@ pub struct SpanPlan {
     pub volumes: Vec<Vec<Piece>>,
 }
 
-/// Room kept on each volume for its structures: a base (system area, descriptors, path tables
-/// and root folders of every namespace) and an amount per entry. The exact check afterwards
-/// moves whatever still does not fit.
+/// Room kept on each volume for its structures: a base (the size of an empty volume in the
+/// format, plus this margin for path tables and folders) and an amount per entry. The exact
+/// check afterwards moves whatever still does not fit.
 const BASE_OVERHEAD: u64 = 128 << 10;
 const ENTRY_OVERHEAD: u64 = 2048;
 
@@ -78,22 +109,24 @@ fn blocks(len: u64) -> u64 {
     len.div_ceil(2048) * 2048
 }
 
-/// Packs the files of `tree` into volumes of at most `capacity` bytes, keeping `reserve` bytes
-/// free on each (for a catalog added afterwards).
+/// Packs the files of `tree` into volumes of at most `capacity` bytes written as `format`,
+/// keeping `reserve` bytes free on each (for a catalog added afterwards).
 pub fn plan(
     tree: &FileTree,
     capacity: u64,
     split: bool,
     reserve: u64,
-    iso: &IsoOptions,
+    format: &VolumeFormat,
 ) -> Result<SpanPlan> {
+    let entry = format.entry_overhead();
+    let base = format.size(&FileTree::new(tree.node(ROOT).meta))? + BASE_OVERHEAD;
     let capacity = capacity
-        .checked_sub(blocks(reserve) + if reserve > 0 { ENTRY_OVERHEAD } else { 0 })
+        .checked_sub(blocks(reserve) + if reserve > 0 { entry } else { 0 })
         .ok_or_else(|| {
             Error::invalid_input("a volume is too small for the catalog of what it holds")
         })?;
     let room = capacity
-        .checked_sub(BASE_OVERHEAD + ENTRY_OVERHEAD)
+        .checked_sub(base + entry)
         .filter(|&r| r >= 2048)
         .ok_or_else(|| {
             Error::invalid_input(format!(
@@ -102,12 +135,12 @@ pub fn plan(
         })?;
     let part_size = room / 2048 * 2048;
     let mut volumes: Vec<Vec<Piece>> = vec![Vec::new()];
-    let mut used = BASE_OVERHEAD;
+    let mut used = base;
     for i in tree.depth_first() {
         let Kind::File { size, .. } = tree.node(i).kind else {
             continue;
         };
-        let pieces: Vec<Piece> = if blocks(size) + ENTRY_OVERHEAD <= room {
+        let pieces: Vec<Piece> = if blocks(size) + entry <= room {
             vec![Piece {
                 node: i,
                 offset: 0,
@@ -132,10 +165,10 @@ pub fn plan(
                 .collect()
         };
         for p in pieces {
-            let need = blocks(p.len) + ENTRY_OVERHEAD;
+            let need = blocks(p.len) + entry;
             if used + need > capacity && !volumes.last().is_some_and(Vec::is_empty) {
                 volumes.push(Vec::new());
-                used = BASE_OVERHEAD;
+                used = base;
             }
             used += need;
             volumes.last_mut().expect("one volume at least").push(p);
@@ -146,7 +179,7 @@ pub fn plan(
     while v < volumes.len() {
         loop {
             let vt = volume_tree(tree, &volumes[v], v == 0)?;
-            let size = u64::from(iso::plan(&vt, iso.clone())?.volume_blocks()) * 2048;
+            let size = format.size(&vt)?;
             if size <= capacity {
                 break;
             }
@@ -325,11 +358,21 @@ mod tests {
             t.add(d, name, Kind::File { source: src, size }, meta)
                 .unwrap();
         }
-        let opts = IsoOptions::default();
-        let p = plan(&t, 3 << 20, true, 0, &opts).unwrap();
-        let total: u64 = p.volumes.iter().flatten().map(|x| x.len).sum();
-        assert_eq!(total, 6_200_000);
-        assert!(p.volumes.iter().flatten().any(|x| x.part.is_some()));
-        assert!(plan(&t, 3 << 20, false, 0, &opts).is_err());
+        for format in [
+            VolumeFormat::default(),
+            VolumeFormat {
+                udf: Some(UdfRevision::default()),
+                ..VolumeFormat::default()
+            },
+        ] {
+            let p = plan(&t, 3 << 20, true, 0, &format).unwrap();
+            let total: u64 = p.volumes.iter().flatten().map(|x| x.len).sum();
+            assert_eq!(total, 6_200_000);
+            assert!(p.volumes.iter().flatten().any(|x| x.part.is_some()));
+            for v in &p.volumes {
+                assert!(format.size(&volume_tree(&t, v, false).unwrap()).unwrap() <= 3 << 20);
+            }
+            assert!(plan(&t, 3 << 20, false, 0, &format).is_err());
+        }
     }
 }

@@ -157,22 +157,7 @@ fn write_iso_pending(
     let out = AtomicFile::create(output, replace)?;
     iso::write_iso(&plan, out.file(), progress).map_err(|e| e.with_file(output))?;
     let size = u64::from(plan.volume_blocks()) * 2048;
-    let (mut files, mut directories) = (0, 0);
-    for i in 0..tree.len() {
-        match tree.node(i).kind {
-            crate::build::tree::Kind::File { .. } => files += 1,
-            crate::build::tree::Kind::Dir(_) if i != ROOT => directories += 1,
-            _ => {}
-        }
-    }
-    let report = CreateReport {
-        output: output.to_path_buf(),
-        size,
-        files,
-        directories,
-        data: tree.data_size(),
-        warnings: Vec::new(),
-    };
+    let report = report(tree, output, size);
     Ok((out, report))
 }
 
@@ -180,12 +165,26 @@ fn write_iso_pending(
 /// both trees share the file data; files over 4 GiB are whole in the UDF tree.
 pub fn write_bridge_file(
     tree: &FileTree,
-    mut options: IsoOptions,
+    options: IsoOptions,
     revision: UdfRevision,
     output: &Path,
     replace: bool,
     progress: &dyn IsoProgress,
 ) -> Result<CreateReport> {
+    let (out, report) = write_bridge_pending(tree, options, revision, output, replace, progress)?;
+    out.commit()?;
+    Ok(report)
+}
+
+/// Writes the bridge image under a temporary name, leaving the caller to commit it.
+fn write_bridge_pending(
+    tree: &FileTree,
+    mut options: IsoOptions,
+    revision: UdfRevision,
+    output: &Path,
+    replace: bool,
+    progress: &dyn IsoProgress,
+) -> Result<(AtomicFile, CreateReport)> {
     let udf = UdfPlan::new(tree, revision, options.hybrid_mbr.is_some())?;
     options.reserve = udf.reserve();
     let plan = iso::plan(tree, options)?;
@@ -193,7 +192,12 @@ pub fn write_bridge_file(
     iso::write_iso_with(&plan, out.file(), progress, Some(&udf.writer()))
         .map_err(|e| e.with_file(output))?;
     let size = u64::from(plan.volume_blocks()) * 2048;
-    out.commit()?;
+    let report = report(tree, output, size);
+    Ok((out, report))
+}
+
+/// What was written: `tree` as an image of `size` bytes at `output`.
+fn report(tree: &FileTree, output: &Path, size: u64) -> CreateReport {
     let count = |dir: bool| {
         (1..tree.len())
             .filter(|&i| match tree.node(i).kind {
@@ -203,14 +207,14 @@ pub fn write_bridge_file(
             })
             .count()
     };
-    Ok(CreateReport {
+    CreateReport {
         output: output.to_path_buf(),
         size,
         files: count(false),
         directories: count(true),
         data: tree.data_size(),
         warnings: Vec::new(),
-    })
+    }
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -412,10 +416,12 @@ pub const CATALOG_NAME: &str = "diskimg-catalog.txt";
 /// Writes `tree` over several ISO images of at most `capacity` bytes each (see
 /// [`crate::build::span`]), named `STEM-1.EXT`, `STEM-2.EXT`, ..., with a catalog of which file
 /// is on which volume in every volume and beside them (`STEM-catalog.txt`). Volumes are labelled
-/// `LABEL_1`, `LABEL_2`, ...
+/// `LABEL_1`, `LABEL_2`, ...; with `udf`, each is an ISO 9660/UDF bridge image of that revision.
+#[allow(clippy::too_many_arguments)]
 pub fn write_iso_span(
     tree: &FileTree,
     options: IsoOptions,
+    udf: Option<UdfRevision>,
     output: &Path,
     capacity: u64,
     split: bool,
@@ -428,7 +434,11 @@ pub fn write_iso_span(
         ));
     }
     let reserve = span::catalog_bound(tree, capacity);
-    let plan = span::plan(tree, capacity, split, reserve, &options)?;
+    let format = span::VolumeFormat {
+        iso: options.clone(),
+        udf,
+    };
+    let plan = span::plan(tree, capacity, split, reserve, &format)?;
     let paths: Vec<PathBuf> = (1..=plan.volumes.len())
         .map(|n| volume_path(output, n))
         .collect();
@@ -468,7 +478,10 @@ pub fn write_iso_span(
             volume_id: format!("{base}{suffix}"),
             ..options.clone()
         };
-        let (out, mut report) = write_iso_pending(&vt, opts, &paths[i], replace, progress)?;
+        let (out, mut report) = match udf {
+            Some(rev) => write_bridge_pending(&vt, opts, rev, &paths[i], replace, progress)?,
+            None => write_iso_pending(&vt, opts, &paths[i], replace, progress)?,
+        };
         report.files = pieces.len();
         pending.push(out);
         reports.push(report);
