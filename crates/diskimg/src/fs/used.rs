@@ -33,6 +33,14 @@ impl RangeSet {
         if s >= e {
             return;
         }
+        // Bitmaps are walked in order: extending the last range is the common case.
+        if let Some(mut last) = self.ranges.last_entry() {
+            if s >= *last.key() && s <= last.get().saturating_add(self.gap) {
+                let end = last.get_mut();
+                *end = (*end).max(e);
+                return;
+            }
+        }
         while let Some((&a, &b)) = self.ranges.range(..=e.saturating_add(self.gap)).next_back() {
             if b.saturating_add(self.gap) < s {
                 break;

@@ -983,15 +983,8 @@ impl crate::fs::AllocationMap for HfsFs {
     fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let b = self.blocks;
         let volume_end = b.start.saturating_add(b.count.saturating_mul(b.size));
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        let mut add = |offset: u64, len: u64| match out.last_mut() {
-            Some(last) if offset <= last.0 + last.1 + crate::fs::used::MERGE_GAP => {
-                let end = (offset + len).max(last.0 + last.1);
-                last.0 = last.0.min(offset);
-                last.1 = end - last.0;
-            }
-            _ => out.push((offset, len)),
-        };
+        let mut used = crate::fs::used::RangeSet::with_gap(crate::fs::used::MERGE_GAP);
+        let mut add = |offset: u64, len: u64| used.add(offset, len);
         add(0, b.start + 1536);
         let Some(allocation) = &self.allocation else {
             return Ok(vec![(0, self.dev.size())]);
@@ -1024,6 +1017,6 @@ impl crate::fs::AllocationMap for HfsFs {
         add(alternate, volume_end.min(dev) - alternate);
         let tail = dev.saturating_sub(1024).max(volume_end.min(dev));
         add(tail, dev - tail);
-        Ok(out)
+        Ok(used.into_vec())
     }
 }

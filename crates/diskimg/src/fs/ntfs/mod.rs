@@ -659,13 +659,8 @@ impl crate::fs::AllocationMap for NtfsFs {
     fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let cluster = u64::from(self.ntfs.cluster_size());
         let clusters = self.ntfs.size().min(self.dev.size()) / cluster;
-        let mut out: Vec<(u64, u64)> = Vec::new();
-        let mut add = |offset: u64, len: u64| match out.last_mut() {
-            Some(last) if offset <= last.0 + last.1 + crate::fs::used::MERGE_GAP => {
-                last.1 = (offset + len).max(last.0 + last.1) - last.0;
-            }
-            _ => out.push((offset, len)),
-        };
+        let mut used = crate::fs::used::RangeSet::with_gap(crate::fs::used::MERGE_GAP);
+        let mut add = |offset: u64, len: u64| used.add(offset, len);
         let mut buf = vec![0u8; 1 << 20];
         let mut bit = 0u64;
         while bit < clusters {
@@ -691,6 +686,6 @@ impl crate::fs::AllocationMap for NtfsFs {
         if self.dev.size() > end {
             add(end, self.dev.size() - end);
         }
-        Ok(out)
+        Ok(used.into_vec())
     }
 }
