@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-20}
 export RUSTC_BOOTSTRAP=1
 fuzz/seed.sh
+cargo fuzz build # every target in one build, so each run below starts at once
 for t in $(cargo fuzz list); do
   mkdir -p "fuzz/corpus/$t"
   echo "fuzz: $t for ${secs}s" >&2
