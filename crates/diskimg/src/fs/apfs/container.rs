@@ -4,8 +4,9 @@
 //!
 //! Block 0 may be stale: the superblock used is the valid one (checksum, magic, type) with
 //! the highest transaction id among the blocks of the checkpoint descriptor area, as the
-//! specification's mount procedure says. Descriptor areas kept as a B-tree (not contiguous)
-//! are not supported.
+//! specification's mount procedure says. When that checkpoint's object map is damaged, the
+//! next older checkpoint is tried (at most [`MAX_CHECKPOINT_TRIES`]), and the skipped ones are
+//! reported. Descriptor areas kept as a B-tree (not contiguous) are not supported.
 
 use super::FORMAT;
 use super::btree::BTree;
@@ -25,6 +26,8 @@ pub const MIN_BLOCK_SIZE: u64 = 4096;
 pub const MAX_BLOCK_SIZE: u64 = 65536;
 /// Blocks of the checkpoint descriptor area read at most.
 pub const MAX_CHECKPOINT_BLOCKS: u64 = 1 << 16;
+/// Checkpoints tried, newest first, before giving up.
+pub const MAX_CHECKPOINT_TRIES: usize = 8;
 
 /// The fields of `nx_superblock_t` this reader uses.
 #[derive(Debug, Clone)]
@@ -101,6 +104,8 @@ pub struct Container {
     pub sb: NxSuperblock,
     /// The container object map's tree.
     pub omap: BTree,
+    /// Newer checkpoints that were skipped, and why.
+    pub skipped: Vec<String>,
 }
 
 impl Container {
@@ -118,8 +123,28 @@ impl Container {
             "container superblock",
             Some(OBJECT_TYPE_NX_SUPERBLOCK),
         )?;
-        let sb = latest_checkpoint(&store, first)?;
-        if sb.block_size != store.block_size() {
+        let (found, mut skipped) = checkpoints(&store, first)?;
+        let mut last_error = None;
+        for sb in found.into_iter().take(MAX_CHECKPOINT_TRIES) {
+            match Self::open_at(dev.clone(), sb.clone(), store.block_size()) {
+                Ok(mut c) => {
+                    c.skipped = skipped;
+                    return Ok(c);
+                }
+                Err(e) => {
+                    skipped.push(format!("checkpoint xid {} skipped: {e}", sb.xid));
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            Error::corrupt(FORMAT, "container superblock", 0, "no usable checkpoint")
+        }))
+    }
+
+    /// Opens the container as checkpoint `sb` describes it.
+    fn open_at(dev: DeviceRef, sb: NxSuperblock, block_size: u64) -> Result<Container> {
+        if sb.block_size != block_size {
             return Err(Error::corrupt(
                 FORMAT,
                 "container superblock",
@@ -132,7 +157,12 @@ impl Container {
         object::verify(&om, om_at, "container object map", Some(OBJECT_TYPE_OMAP))?;
         let tree_oid = le64(&om, 48).unwrap_or(0);
         let omap = BTree::open_physical(&store, tree_oid, "container object map B-tree")?;
-        Ok(Container { store, sb, omap })
+        Ok(Container {
+            store,
+            sb,
+            omap,
+            skipped: Vec::new(),
+        })
     }
 
     /// Physical address of the volume superblock with virtual id `oid`.
@@ -141,9 +171,9 @@ impl Container {
     }
 }
 
-/// The valid container superblock of the checkpoint descriptor area with the highest `xid`
-/// (block 0's copy when none is valid).
-fn latest_checkpoint(store: &Store, block0: NxSuperblock) -> Result<NxSuperblock> {
+/// The valid container superblocks of the checkpoint descriptor area, newest first (block
+/// 0's copy when none is valid).
+fn checkpoints(store: &Store, block0: NxSuperblock) -> Result<(Vec<NxSuperblock>, Vec<String>)> {
     if block0.xp_desc_blocks & 0x8000_0000 != 0 {
         return Err(Error::unsupported(
             FORMAT,
@@ -160,18 +190,23 @@ fn latest_checkpoint(store: &Store, block0: NxSuperblock) -> Result<NxSuperblock
         ));
     }
     store.offset_of(block0.xp_desc_base, count, "checkpoint descriptor area")?;
-    let mut best: Option<NxSuperblock> = None;
+    let mut found: Vec<NxSuperblock> = Vec::new();
+    let mut bad = Vec::new();
     for i in 0..count {
         let (b, at) = store.read_block(block0.xp_desc_base + i, "checkpoint descriptor area")?;
-        if object::verify(&b, at, "checkpoint", Some(OBJECT_TYPE_NX_SUPERBLOCK)).is_err() {
+        if let Err(e) = object::verify(&b, at, "checkpoint", Some(OBJECT_TYPE_NX_SUPERBLOCK)) {
+            if b.get(32..36) == Some(NX_MAGIC.as_slice()) {
+                bad.push(format!("checkpoint superblock skipped: {e}"));
+            }
             continue;
         }
-        let Ok(sb) = NxSuperblock::parse(&b, at) else {
-            continue;
-        };
-        if best.as_ref().is_none_or(|x| sb.xid > x.xid) {
-            best = Some(sb);
+        if let Ok(sb) = NxSuperblock::parse(&b, at) {
+            found.push(sb);
         }
     }
-    Ok(best.unwrap_or(block0))
+    if found.is_empty() {
+        found.push(block0);
+    }
+    found.sort_by(|a, b| b.xid.cmp(&a.xid));
+    Ok((found, bad))
 }

@@ -93,7 +93,10 @@ pub static DESCRIPTOR: FormatDescriptor = FormatDescriptor {
 /// Opens the APFS container on `dev`: one entry per volume, in the container's order.
 pub fn open_volume(dev: &DeviceRef) -> Result<FsVolume> {
     let c = Arc::new(Container::open(dev.clone())?);
-    let mut out = FsVolume::default();
+    let mut out = FsVolume {
+        warnings: c.skipped.clone(),
+        ..FsVolume::default()
+    };
     let end = c.sb.block_count.saturating_mul(c.sb.block_size);
     if end > dev.size() {
         out.warnings.push(format!(
