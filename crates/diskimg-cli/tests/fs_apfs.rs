@@ -371,3 +371,34 @@ fn damaged_copies_give_errors() {
         }
     }
 }
+
+#[test]
+fn used_only_copies_keep_every_file() {
+    let Some(dir) = fixtures("apfs") else { return };
+    let t = tempdir();
+    for (name, part) in [
+        ("macos/case_sensitive.img", None),
+        ("macos/snapshot.img", None),
+        ("macos/jhfs_converted.img", None),
+        ("gpt_apfs.img", Some("1")),
+        ("mkapfs_cs.img", None),
+    ] {
+        let src = dir.join(name);
+        let out = t.path().join(name.replace('/', "_"));
+        let r = json(&ok(diskimg()
+            .arg("image")
+            .arg(&src)
+            .arg(&out)
+            .args(["--used-only", "--json"])));
+        assert!(r["maps_from"].to_string().contains("apfs"), "{name}: {r}");
+        assert!(r["unused"].as_u64().unwrap() > 0, "{name}: {r}");
+        let extra: Vec<&str> = part.map(|p| vec!["-p", p]).unwrap_or_default();
+        assert_eq!(ours(&out, &extra), ours(&src, &extra), "{name}");
+        // apfsck checks the copy of a container it can check.
+        if name.starts_with("mkapfs") {
+            if let Some(apfsck) = tool("apfsck") {
+                ok(std::process::Command::new(apfsck).arg(&out));
+            }
+        }
+    }
+}

@@ -12,7 +12,7 @@
 //! most [`MAX_SCAN_NODES`] nodes.
 
 use super::FORMAT;
-use super::object::{self, OBJECT_TYPE_BTREE, OBJECT_TYPE_BTREE_NODE, le16, le32, le64};
+use super::object::{OBJECT_TYPE_BTREE, OBJECT_TYPE_BTREE_NODE, le16, le32, le64};
 use super::store::Store;
 use crate::error::{Error, Result};
 use std::cmp::Ordering;

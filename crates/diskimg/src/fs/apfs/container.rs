@@ -38,8 +38,6 @@ pub struct NxSuperblock {
     pub block_size: u64,
     /// `nx_block_count`.
     pub block_count: u64,
-    /// `nx_incompatible_features`.
-    pub incompatible_features: u64,
     /// `nx_uuid`.
     pub uuid: [u8; 16],
     /// `nx_xp_desc_blocks` (high bit: the area is a B-tree).
@@ -83,7 +81,6 @@ impl NxSuperblock {
             xid: f64(16),
             block_size,
             block_count: f64(40),
-            incompatible_features: f64(64),
             uuid,
             xp_desc_blocks: f32(104),
             xp_desc_base: f64(112),

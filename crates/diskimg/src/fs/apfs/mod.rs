@@ -14,7 +14,8 @@
 //! symbolic links (`com.apple.fs.symlink`), file extents with holes (sparse files), the
 //! separate extent tree of sealed volumes, extended attributes embedded or in streams, the
 //! resource fork (`com.apple.ResourceFork`, listed as the stream `rsrc`) and decmpfs
-//! compression ([`decmpfs`](crate::fs::decmpfs): zlib, LZVN, LZFSE).
+//! compression ([`decmpfs`](crate::fs::decmpfs): zlib, LZVN, LZFSE), and the space manager's
+//! allocation bitmaps ([`spaceman`], for `image --used-only`).
 //!
 //! Not supported: encrypted volumes (listed in `info`, refused as unsupported), snapshots
 //! (the live tree is read), Fusion containers' second device, checkpoint areas kept as
@@ -25,6 +26,7 @@ mod btree;
 mod container;
 mod object;
 mod records;
+mod spaceman;
 mod store;
 mod volume;
 
@@ -130,7 +132,7 @@ pub fn open_volume(dev: &DeviceRef) -> Result<FsVolume> {
             });
             continue;
         }
-        match ApfsFs::open(dev.clone(), c.clone(), vol, details.clone()) {
+        match ApfsFs::open(dev.clone(), c.clone(), vol) {
             Ok(fs) => out.file_systems.push(FsEntry {
                 kind: FORMAT,
                 label,
@@ -220,18 +222,12 @@ pub struct ApfsFs {
     vol: ApfsSuperblock,
     tree: BTree,
     fext: Option<BTree>,
-    details: serde_json::Value,
     extents: Mutex<Vec<(u64, Arc<Vec<Extent>>)>>,
     decmpfs_cache: decmpfs::Cache,
 }
 
 impl ApfsFs {
-    fn open(
-        dev: DeviceRef,
-        container: Arc<Container>,
-        vol: ApfsSuperblock,
-        details: serde_json::Value,
-    ) -> Result<Self> {
+    fn open(dev: DeviceRef, container: Arc<Container>, vol: ApfsSuperblock) -> Result<Self> {
         let store = &container.store;
         let (o, om, at) = store.read_object(vol.omap_oid, "volume object map")?;
         if o.kind != OBJECT_TYPE_OMAP {
@@ -269,7 +265,6 @@ impl ApfsFs {
             vol,
             tree,
             fext,
-            details,
             extents: Mutex::new(Vec::new()),
             decmpfs_cache: decmpfs::Cache::default(),
         };
@@ -835,5 +830,38 @@ impl FileSystem for ApfsFs {
             total: self.container.sb.block_count.saturating_mul(bs),
             used: self.vol.alloc_count.saturating_mul(bs),
         })
+    }
+
+    fn allocation_map(&self) -> Option<&dyn crate::fs::AllocationMap> {
+        Some(self)
+    }
+}
+
+/// The blocks the container's space manager marks used (shared by every volume of the
+/// container), and block 0.
+impl crate::fs::AllocationMap for ApfsFs {
+    fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
+        let bs = self.container.sb.block_size;
+        let dev = self.dev.size();
+        let mut runs: Vec<(u64, u64)> = vec![(0, bs.min(dev))];
+        spaceman::used_blocks(&self.container, &mut |block, count| {
+            let offset = block.saturating_mul(bs).min(dev);
+            let len = count.saturating_mul(bs).min(dev - offset);
+            if len > 0 {
+                runs.push((offset, len));
+            }
+        })?;
+        runs.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(runs.len());
+        for (offset, len) in runs {
+            match out.last_mut() {
+                Some(last) if offset <= last.0 + last.1 + crate::fs::used::MERGE_GAP => {
+                    let end = (offset + len).max(last.0 + last.1);
+                    last.1 = end - last.0;
+                }
+                _ => out.push((offset, len)),
+            }
+        }
+        Ok(out)
     }
 }

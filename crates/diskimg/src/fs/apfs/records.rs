@@ -77,8 +77,6 @@ impl Dstream {
 /// `j_inode_val_t` and the extended fields used here.
 #[derive(Debug, Clone, Default)]
 pub struct Inode {
-    /// `parent_id`.
-    pub parent_id: u64,
     /// `private_id`: the id of the data stream's extents.
     pub private_id: u64,
     /// `create_time`, `mod_time`, `change_time`, `access_time`.
@@ -119,7 +117,6 @@ impl Inode {
         let f64 = |o| le64(v, o).unwrap_or(0);
         let f32 = |o| le32(v, o).unwrap_or(0);
         let mut ino = Inode {
-            parent_id: f64(0),
             private_id: f64(8),
             times: [f64(16), f64(24), f64(32), f64(40)],
             internal_flags: f64(48),

@@ -32,11 +32,6 @@ impl Store {
         self.block_size
     }
 
-    /// Blocks in the container.
-    pub fn block_count(&self) -> u64 {
-        self.block_count
-    }
-
     /// The device, through the metadata cache.
     pub fn io(&self) -> &BlockCache<DeviceRef> {
         &self.io

@@ -2,7 +2,7 @@
 //! role, features, the volume's object map and its file-system tree.
 
 use super::FORMAT;
-use super::object::{le16, le32, le64};
+use super::object::{le16, le64};
 use crate::error::{Error, Result};
 
 /// `APFS_MAGIC`: `APSB`.
@@ -19,8 +19,6 @@ const FS_UNENCRYPTED: u64 = 0x1;
 /// The fields of `apfs_superblock_t` this reader uses.
 #[derive(Debug, Clone)]
 pub struct ApfsSuperblock {
-    /// `apfs_fs_index`.
-    pub fs_index: u32,
     /// `apfs_incompatible_features`.
     pub incompatible_features: u64,
     /// `apfs_fs_alloc_count`: blocks the volume uses.
@@ -66,7 +64,6 @@ impl ApfsSuperblock {
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&b[240..256]);
         Ok(ApfsSuperblock {
-            fs_index: le32(b, 36).unwrap_or(0),
             incompatible_features: f64(56),
             alloc_count: f64(88),
             omap_oid: f64(128),
