@@ -277,7 +277,7 @@ pub fn block_table(
 /// The resource fork of a compressed file, as its file system reads it.
 pub trait ResourceFork {
     /// Length of the fork in bytes.
-    fn len(&self) -> u64;
+    fn size(&self) -> u64;
     /// Reads exactly `buf.len()` bytes at `offset` within the fork.
     fn read_exact(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
     /// Where byte `offset` of the fork lies on the device (for error messages; 0 if unknown).
@@ -359,7 +359,7 @@ pub fn read_at(
     let table = block_table(
         header.codec,
         &|off, b| rsrc.read_exact(off, b),
-        rsrc.len(),
+        rsrc.size(),
         blocks,
         rsrc.device_offset(0),
     )?;

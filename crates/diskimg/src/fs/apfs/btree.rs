@@ -35,6 +35,9 @@ const NODE_HEADER: usize = 56;
 /// Size of `btree_info_t`.
 const INFO_SIZE: usize = 40;
 
+/// What a walk calls with each record's key and value.
+pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<Step> + 'a;
+
 /// How a walk goes on after a record.
 pub enum Step {
     /// Next record.
@@ -329,7 +332,7 @@ impl BTree {
         &self,
         store: &Store,
         cmp: &dyn Fn(&[u8]) -> Ordering,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<Step>,
+        f: &mut Visit<'_>,
     ) -> Result<()> {
         let root = self.node(store, self.root, true)?;
         let mut visited = 1usize;
@@ -342,7 +345,7 @@ impl BTree {
         store: &Store,
         node: &Node,
         cmp: &dyn Fn(&[u8]) -> Ordering,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<Step>,
+        f: &mut Visit<'_>,
         visited: &mut usize,
     ) -> Result<Step> {
         if node.level == 0 {

@@ -204,6 +204,6 @@ fn checkpoints(store: &Store, block0: NxSuperblock) -> Result<(Vec<NxSuperblock>
     if found.is_empty() {
         found.push(block0);
     }
-    found.sort_by(|a, b| b.xid.cmp(&a.xid));
+    found.sort_by_key(|sb| std::cmp::Reverse(sb.xid));
     Ok((found, bad))
 }

@@ -291,13 +291,7 @@ impl ApfsFs {
     }
 
     /// Every record of type `kind` of object `id`, in key order (at most `max`).
-    fn records(
-        &self,
-        id: u64,
-        kind: u8,
-        max: usize,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> Result<Step>,
-    ) -> Result<()> {
+    fn records(&self, id: u64, kind: u8, max: usize, f: &mut btree::Visit<'_>) -> Result<()> {
         let mut n = 0usize;
         self.tree
             .scan(self.store(), &|k| cmp_records(k, id, kind), &mut |k, v| {
@@ -592,7 +586,7 @@ struct RsrcFork<'a> {
 }
 
 impl decmpfs::ResourceFork for RsrcFork<'_> {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.size
     }
 
@@ -626,7 +620,7 @@ impl decmpfs::ResourceFork for RsrcFork<'_> {
 struct InlineFork<'a>(&'a [u8]);
 
 impl decmpfs::ResourceFork for InlineFork<'_> {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.0.len() as u64
     }
 
@@ -843,25 +837,12 @@ impl crate::fs::AllocationMap for ApfsFs {
     fn allocated_ranges(&self) -> Result<Vec<(u64, u64)>> {
         let bs = self.container.sb.block_size;
         let dev = self.dev.size();
-        let mut runs: Vec<(u64, u64)> = vec![(0, bs.min(dev))];
+        let mut set = crate::fs::used::RangeSet::with_gap(crate::fs::used::MERGE_GAP);
+        set.add(0, bs.min(dev));
         spaceman::used_blocks(&self.container, &mut |block, count| {
             let offset = block.saturating_mul(bs).min(dev);
-            let len = count.saturating_mul(bs).min(dev - offset);
-            if len > 0 {
-                runs.push((offset, len));
-            }
+            set.add(offset, count.saturating_mul(bs).min(dev - offset));
         })?;
-        runs.sort_unstable();
-        let mut out: Vec<(u64, u64)> = Vec::with_capacity(runs.len());
-        for (offset, len) in runs {
-            match out.last_mut() {
-                Some(last) if offset <= last.0 + last.1 + crate::fs::used::MERGE_GAP => {
-                    let end = (offset + len).max(last.0 + last.1);
-                    last.1 = end - last.0;
-                }
-                _ => out.push((offset, len)),
-            }
-        }
-        Ok(out)
+        Ok(set.into_vec())
     }
 }

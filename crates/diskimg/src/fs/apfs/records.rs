@@ -50,7 +50,7 @@ pub fn cmp_records(k: &[u8], id: u64, kind: u8) -> Ordering {
 
 /// A timestamp in nanoseconds since 1970 (`0`: not set).
 pub fn apfs_time(ns: u64) -> Option<Timestamp> {
-    (ns != 0).then(|| Timestamp {
+    (ns != 0).then_some(Timestamp {
         secs: (ns / 1_000_000_000) as i64,
         nanos: (ns % 1_000_000_000) as u32,
     })

@@ -692,7 +692,7 @@ struct RsrcFork<'a> {
 }
 
 impl decmpfs::ResourceFork for RsrcFork<'_> {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.fork.logical_size
     }
 
