@@ -207,6 +207,16 @@ fn lookups_follow_case_and_normalization_rules() {
     // The NFD-stored name is found by its NFC spelling.
     let nfc = "/nfd_t\u{e9}stfil\u{e8}";
     assert!(run(diskimg().arg("cat").arg(&cs).arg(nfc)).status.success());
+    // A symbolic link's size is its target's length, as lstat gives it.
+    let root = json(&ok(diskimg().args(["ls", "-l", "--json"]).arg(&cs)));
+    let link = root
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "symlink-file")
+        .unwrap();
+    assert_eq!(link["target"], "dir/file");
+    assert_eq!(link["size"], 8);
 }
 
 fn info(img: &Path) -> Value {
@@ -298,6 +308,13 @@ fn apfs_partition_in_gpt_and_in_a_dmg() {
     assert_eq!(ours(&dmg, &["-p", "1"]), raw, "GPT in a DMG");
     let v = info(&dmg);
     assert!(v.to_string().contains("\"apfs\""), "{v}");
+    // A bare container (no partition map) in a DMG.
+    let bare = t.path().join("bare.dmg");
+    ok(diskimg()
+        .args(["convert", "-q"])
+        .arg(dir.join("macos/case_sensitive.img"))
+        .arg(&bare));
+    assert_eq!(ours(&bare, &[]), raw, "bare container in a DMG");
 }
 
 /// A copy of `img` in a temporary folder.

@@ -480,6 +480,7 @@ impl ApfsFs {
         let compressed = Self::is_compressed(&ino);
         let size = match file_type {
             FileType::Directory => 0,
+            FileType::Symlink => self.read_link(id)?.len() as u64,
             _ if compressed => self.decmpfs_header(id)?.0.size,
             _ => ino.size(),
         };
