@@ -396,3 +396,124 @@ impl BTree {
         Ok(Step::Next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::object;
+    use super::*;
+    use crate::io::MemorySource;
+    use std::sync::Arc;
+
+    const BS: usize = 4096;
+
+    /// A fixed-size (16-byte key, 16-byte value) node as an object map has, checksummed.
+    fn node(oid: u64, root: bool, level: u16, entries: &[((u64, u64), Vec<u8>)]) -> Vec<u8> {
+        let mut b = vec![0u8; BS];
+        b[8..16].copy_from_slice(&oid.to_le_bytes());
+        let kind = if root {
+            OBJECT_TYPE_BTREE
+        } else {
+            OBJECT_TYPE_BTREE_NODE
+        };
+        b[24..28].copy_from_slice(&(kind | 0x4000_0000).to_le_bytes());
+        let flags = BTNODE_FIXED_KV_SIZE
+            | if root { BTNODE_ROOT } else { 0 }
+            | if level == 0 { BTNODE_LEAF } else { 0 };
+        b[32..34].copy_from_slice(&flags.to_le_bytes());
+        b[34..36].copy_from_slice(&level.to_le_bytes());
+        b[36..40].copy_from_slice(&(entries.len() as u32).to_le_bytes());
+        let toc_len = (entries.len() * 4) as u16;
+        b[42..44].copy_from_slice(&toc_len.to_le_bytes());
+        let keys = NODE_HEADER + usize::from(toc_len);
+        let vals_end = if root { BS - INFO_SIZE } else { BS };
+        for (i, ((ko, kx), v)) in entries.iter().enumerate() {
+            let v_off = (i + 1) * 16;
+            b[NODE_HEADER + i * 4..NODE_HEADER + i * 4 + 2]
+                .copy_from_slice(&((i * 16) as u16).to_le_bytes());
+            b[NODE_HEADER + i * 4 + 2..NODE_HEADER + i * 4 + 4]
+                .copy_from_slice(&(v_off as u16).to_le_bytes());
+            b[keys + i * 16..keys + i * 16 + 8].copy_from_slice(&ko.to_le_bytes());
+            b[keys + i * 16 + 8..keys + i * 16 + 16].copy_from_slice(&kx.to_le_bytes());
+            b[vals_end - v_off..vals_end - v_off + v.len()].copy_from_slice(v);
+        }
+        if root {
+            let info = BS - INFO_SIZE;
+            b[info + 4..info + 8].copy_from_slice(&(BS as u32).to_le_bytes());
+            b[info + 8..info + 12].copy_from_slice(&16u32.to_le_bytes());
+            b[info + 12..info + 16].copy_from_slice(&16u32.to_le_bytes());
+        }
+        let sum = object::fletcher64(&b[8..]);
+        b[..8].copy_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    fn omap_val(paddr: u64) -> Vec<u8> {
+        let mut v = vec![0u8; 16];
+        v[8..].copy_from_slice(&paddr.to_le_bytes());
+        v
+    }
+
+    fn store(blocks: Vec<Vec<u8>>) -> Store {
+        let n = blocks.len() as u64;
+        let dev: crate::device::DeviceRef = Arc::new(MemorySource::new(blocks.concat()));
+        Store::new(dev, BS as u64, n)
+    }
+
+    #[test]
+    fn object_map_lookup_takes_the_newest_mapping_not_after_the_xid() {
+        let leaf = node(
+            1,
+            true,
+            0,
+            &[
+                ((5, 1), omap_val(9)),
+                ((5, 3), omap_val(11)),
+                ((7, 1), omap_val(12)),
+            ],
+        );
+        let s = store(vec![vec![0u8; BS], leaf]);
+        let t = BTree::open_physical(&s, 1, "test").unwrap();
+        assert_eq!(t.omap_lookup(&s, 5, 2).unwrap(), Some(9));
+        assert_eq!(t.omap_lookup(&s, 5, 3).unwrap(), Some(11));
+        assert_eq!(t.omap_lookup(&s, 5, 99).unwrap(), Some(11));
+        assert_eq!(t.omap_lookup(&s, 5, 0).unwrap(), None);
+        assert_eq!(t.omap_lookup(&s, 6, 5).unwrap(), None);
+        assert_eq!(t.omap_lookup(&s, 7, 1).unwrap(), Some(12));
+        // A range walk sees oid 5's two mappings in order.
+        let mut seen = Vec::new();
+        t.scan(&s, &|k| le64(k, 0).unwrap().cmp(&5), &mut |k, _| {
+            seen.push(le64(k, 8).unwrap());
+            Ok(Step::Next)
+        })
+        .unwrap();
+        assert_eq!(seen, [1, 3]);
+    }
+
+    #[test]
+    fn cycles_and_bad_checksums_are_errors() {
+        // Root (level 2) -> node 2 (level 1), whose only child is itself.
+        let root = node(1, true, 2, &[((0, 0), 2u64.to_le_bytes().to_vec())]);
+        let looping = node(2, false, 1, &[((0, 0), 2u64.to_le_bytes().to_vec())]);
+        let s = store(vec![vec![0u8; BS], root.clone(), looping]);
+        let t = BTree::open_physical(&s, 1, "test").unwrap();
+        let e = t.omap_lookup(&s, 5, 1).unwrap_err();
+        assert!(e.to_string().contains("level"), "{e}");
+        let e = t
+            .scan(&s, &|_| Ordering::Equal, &mut |_, _| Ok(Step::Next))
+            .unwrap_err();
+        assert!(e.to_string().contains("level"), "{e}");
+        // A child whose bytes changed after its checksum was computed.
+        let mut leaf = node(2, false, 0, &[((5, 1), omap_val(9))]);
+        leaf[200] ^= 1;
+        let root = node(1, true, 1, &[((0, 0), 2u64.to_le_bytes().to_vec())]);
+        let s = store(vec![vec![0u8; BS], root, leaf]);
+        let t = BTree::open_physical(&s, 1, "test").unwrap();
+        let e = t.omap_lookup(&s, 5, 1).unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        // A child address past the container.
+        let root = node(1, true, 1, &[((0, 0), 77u64.to_le_bytes().to_vec())]);
+        let s = store(vec![vec![0u8; BS], root]);
+        let t = BTree::open_physical(&s, 1, "test").unwrap();
+        assert!(t.omap_lookup(&s, 5, 1).is_err());
+    }
+}
