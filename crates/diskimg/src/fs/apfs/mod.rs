@@ -28,6 +28,7 @@ mod object;
 mod records;
 mod spaceman;
 mod store;
+mod stream;
 mod volume;
 
 use crate::device::DeviceRef;
@@ -43,8 +44,8 @@ use btree::{BTree, Step};
 use container::Container;
 use object::{OBJECT_TYPE_FS, OBJECT_TYPE_OMAP, le64};
 use records::{
-    DirRecord, FileExtentRec, Inode, TYPE_DIR_REC, TYPE_FILE_EXTENT, TYPE_INODE, TYPE_XATTR, Xattr,
-    XattrData, apfs_time, cmp_records,
+    DirRecord, Inode, TYPE_DIR_REC, TYPE_INODE, TYPE_XATTR, Xattr, XattrData, apfs_time,
+    cmp_records,
 };
 use std::cmp::Ordering;
 use std::sync::{Arc, Mutex};
@@ -63,8 +64,6 @@ pub const MAX_XATTRS: usize = 1 << 16;
 const MAX_INLINE: u64 = 1 << 20;
 /// Largest symbolic link target.
 const MAX_LINK: usize = 4096;
-/// Extent lists of recently read files kept.
-const EXTENT_CACHE: usize = 8;
 /// Node-id bit of a resource fork stream.
 const RSRC_BIT: u64 = 1 << 62;
 /// `ROOT_DIR_INO_NUM`.
@@ -205,15 +204,6 @@ fn details(c: &Container, v: &ApfsSuperblock, index: usize, count: usize) -> ser
     })
 }
 
-/// One extent of a data stream, in bytes.
-#[derive(Debug, Clone, Copy)]
-struct Extent {
-    logical: u64,
-    len: u64,
-    /// Device byte offset, `None` for a hole.
-    device: Option<u64>,
-}
-
 /// An APFS volume as a [`FileSystem`]. A node id is the inode number (bit 62 set: the
 /// resource fork of that inode).
 pub struct ApfsFs {
@@ -222,7 +212,7 @@ pub struct ApfsFs {
     vol: ApfsSuperblock,
     tree: BTree,
     fext: Option<BTree>,
-    extents: Mutex<Vec<(u64, Arc<Vec<Extent>>)>>,
+    extents: Mutex<Vec<(u64, Arc<Vec<stream::Extent>>)>>,
     decmpfs_cache: decmpfs::Cache,
 }
 
@@ -341,102 +331,6 @@ impl ApfsFs {
                 Ok(buf)
             }
         }
-    }
-
-    /// The extents of data stream `id`, sorted, holes explicit where the records say so.
-    fn extents(&self, id: u64) -> Result<Arc<Vec<Extent>>> {
-        if let Ok(c) = self.extents.lock() {
-            if let Some((_, e)) = c.iter().find(|(i, _)| *i == id) {
-                return Ok(e.clone());
-            }
-        }
-        let bs = self.store().block_size();
-        let mut recs = Vec::new();
-        let mut push = |r: FileExtentRec| -> Result<Step> {
-            if recs.len() >= MAX_EXTENTS {
-                return Err(Error::limit(
-                    FORMAT,
-                    "file extent",
-                    0,
-                    format!("data stream {id} has more than {MAX_EXTENTS} extents"),
-                ));
-            }
-            recs.push(r);
-            Ok(Step::Next)
-        };
-        match &self.fext {
-            Some(fext) => fext.scan(
-                self.store(),
-                &|k| le64(k, 0).unwrap_or(0).cmp(&id),
-                &mut |k, v| push(FileExtentRec::parse(le64(k, 8).unwrap_or(0), v, 0)?),
-            )?,
-            None => self.records(id, TYPE_FILE_EXTENT, MAX_EXTENTS, &mut |k, v| {
-                push(FileExtentRec::parse(le64(k, 8).unwrap_or(0), v, 0)?)
-            })?,
-        }
-        let mut out = Vec::with_capacity(recs.len());
-        let mut pos = 0u64;
-        for r in recs {
-            if r.logical < pos {
-                return Err(Error::corrupt(
-                    FORMAT,
-                    "file extent",
-                    0,
-                    format!(
-                        "extent at {} overlaps the previous one (data stream {id})",
-                        r.logical
-                    ),
-                ));
-            }
-            let device = if r.phys == 0 {
-                None
-            } else {
-                let blocks = r.len.div_ceil(bs);
-                Some(self.store().offset_of(r.phys, blocks, "file extent")?)
-            };
-            pos = r
-                .logical
-                .checked_add(r.len)
-                .ok_or_else(|| Error::corrupt(FORMAT, "file extent", 0, "extent ends past 2^64"))?;
-            out.push(Extent {
-                logical: r.logical,
-                len: r.len,
-                device,
-            });
-        }
-        let out = Arc::new(out);
-        if let Ok(mut c) = self.extents.lock() {
-            if c.len() >= EXTENT_CACHE {
-                c.remove(0);
-            }
-            c.push((id, out.clone()));
-        }
-        Ok(out)
-    }
-
-    /// Reads data stream `id` of `size` bytes at `offset`; what no extent covers reads as
-    /// zeros.
-    fn read_stream(&self, id: u64, size: u64, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        if offset >= size || buf.is_empty() {
-            return Ok(0);
-        }
-        let want = (size - offset).min(buf.len() as u64) as usize;
-        let buf = &mut buf[..want];
-        buf.fill(0);
-        let extents = self.extents(id)?;
-        let end = offset + want as u64;
-        let first = extents.partition_point(|e| e.logical + e.len <= offset);
-        for e in &extents[first..] {
-            if e.logical >= end {
-                break;
-            }
-            let Some(dev) = e.device else { continue };
-            let from = e.logical.max(offset);
-            let to = (e.logical + e.len).min(end);
-            let dst = &mut buf[(from - offset) as usize..(to - offset) as usize];
-            self.dev.read_exact_at(dev + (from - e.logical), dst)?;
-        }
-        Ok(want)
     }
 
     fn is_compressed(ino: &Inode) -> bool {
@@ -579,73 +473,6 @@ fn flags(ino: &Inode) -> Vec<&'static str> {
     out
 }
 
-/// A resource fork in a stream, as decmpfs reads it.
-struct RsrcFork<'a> {
-    fs: &'a ApfsFs,
-    id: u64,
-    size: u64,
-}
-
-impl decmpfs::ResourceFork for RsrcFork<'_> {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_exact(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let n = self.fs.read_stream(self.id, self.size, offset, buf)?;
-        if n < buf.len() {
-            return Err(Error::corrupt(
-                FORMAT,
-                "resource fork",
-                0,
-                "read past the end of the resource fork",
-            ));
-        }
-        Ok(())
-    }
-
-    fn device_offset(&self, offset: u64) -> u64 {
-        self.fs
-            .extents(self.id)
-            .ok()
-            .and_then(|ex| {
-                ex.iter()
-                    .find(|e| offset >= e.logical && offset < e.logical + e.len)
-                    .and_then(|e| e.device.map(|d| d + offset - e.logical))
-            })
-            .unwrap_or(0)
-    }
-}
-
-/// An embedded resource fork.
-struct InlineFork<'a>(&'a [u8]);
-
-impl decmpfs::ResourceFork for InlineFork<'_> {
-    fn size(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    fn read_exact(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let src = usize::try_from(offset)
-            .ok()
-            .and_then(|o| self.0.get(o..o.checked_add(buf.len())?))
-            .ok_or_else(|| {
-                Error::corrupt(
-                    FORMAT,
-                    "resource fork",
-                    0,
-                    "read past the end of the resource fork",
-                )
-            })?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-
-    fn device_offset(&self, _offset: u64) -> u64 {
-        0
-    }
-}
-
 impl FileSystem for ApfsFs {
     fn kind(&self) -> &'static str {
         FORMAT
@@ -712,7 +539,7 @@ impl FileSystem for ApfsFs {
                 rsrc_data = self.rsrc_stream(id)?;
                 match &rsrc_data {
                     Some(XattrData::Stream { id, size }) => {
-                        stream = RsrcFork {
+                        stream = stream::RsrcFork {
                             fs: self,
                             id: *id,
                             size: *size,
@@ -720,7 +547,7 @@ impl FileSystem for ApfsFs {
                         Some(&stream)
                     }
                     Some(XattrData::Embedded(b)) => {
-                        inline = InlineFork(b);
+                        inline = stream::InlineFork(b);
                         Some(&inline)
                     }
                     None => None,
@@ -779,40 +606,7 @@ impl FileSystem for ApfsFs {
             }
             (ino.private_id, ino.size())
         };
-        let mut out = Vec::new();
-        let mut pos = 0u64;
-        for e in self.extents(stream)?.iter() {
-            if pos >= size {
-                break;
-            }
-            if e.logical > pos {
-                let len = (e.logical - pos).min(size - pos);
-                out.push(FileExtent {
-                    file_offset: pos,
-                    len,
-                    device_offset: None,
-                });
-                pos += len;
-                if pos >= size {
-                    break;
-                }
-            }
-            let len = e.len.min(size - pos);
-            out.push(FileExtent {
-                file_offset: pos,
-                len,
-                device_offset: e.device,
-            });
-            pos += len;
-        }
-        if pos < size {
-            out.push(FileExtent {
-                file_offset: pos,
-                len: size - pos,
-                device_offset: None,
-            });
-        }
-        Ok(Some(out))
+        Ok(Some(stream::file_extents_of(&self.extents(stream)?, size)))
     }
 
     fn device(&self) -> &DeviceRef {
