@@ -148,6 +148,15 @@ pub fn open_volume(dev: &DeviceRef) -> Result<FsVolume> {
             }),
         }
     }
+    if c.sb.fs_oids.is_empty() {
+        out.file_systems.push(FsEntry {
+            kind: FORMAT,
+            label: None,
+            fs: None,
+            details: serde_json::json!({ "volumes_in_container": 0 }),
+            note: Some("the APFS container has no volumes".into()),
+        });
+    }
     if out.file_systems.is_empty() && !out.warnings.is_empty() {
         return Err(Error::corrupt(
             FORMAT,
