@@ -128,7 +128,7 @@ pub fn used_blocks(c: &Container, add: &mut dyn FnMut(u64, u64)) -> Result<()> {
                 if bits[(j / 8) as usize] & (1 << (j % 8)) != 0 {
                     match &mut run {
                         Some((_, len)) => *len += 1,
-                        None => run = Some((first + j, 1)),
+                        None => run = Some((first.saturating_add(j), 1)),
                     }
                 } else if let Some((s, len)) = run.take() {
                     add(s, len);
@@ -156,7 +156,9 @@ fn find_spaceman(c: &Container) -> Result<(u64, u64)> {
         ));
     }
     for i in 0..len {
-        let block = sb.xp_desc_base + (u64::from(sb.xp_desc_index) + i) % area;
+        let block = sb
+            .xp_desc_base
+            .saturating_add((u64::from(sb.xp_desc_index) + i) % area);
         let (o, b, at) = c.store.read_object(block, "checkpoint map")?;
         if o.kind != OBJECT_TYPE_CHECKPOINT_MAP {
             continue;

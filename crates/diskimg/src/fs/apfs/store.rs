@@ -51,19 +51,21 @@ impl Store {
                 ),
             ));
         }
-        let offset = paddr * self.block_size;
-        let len = blocks * self.block_size;
-        if offset + len > self.io.size() {
+        let offset = paddr.checked_mul(self.block_size);
+        let end = end
+            .and_then(|e| e.checked_mul(self.block_size))
+            .filter(|&e| e <= self.io.size());
+        let (Some(offset), Some(_)) = (offset, end) else {
             return Err(Error::corrupt(
                 FORMAT,
                 what,
-                offset,
+                offset.unwrap_or(u64::MAX),
                 format!(
                     "block {paddr} lies past the end of the device ({} bytes): truncated image?",
                     self.io.size()
                 ),
             ));
-        }
+        };
         Ok(offset)
     }
 
@@ -80,5 +82,25 @@ impl Store {
         let (buf, offset) = self.read_block(paddr, what)?;
         let o = object::verify(&buf, offset, what, None)?;
         Ok((o, buf, offset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::MemorySource;
+    use std::sync::Arc;
+
+    #[test]
+    fn addresses_past_the_device_or_near_u64_max_are_errors() {
+        // A block count claimed by a hostile superblock (fuzz finding: the byte offset of a
+        // block overflowed).
+        let dev: DeviceRef = Arc::new(MemorySource::new(vec![0u8; 8192]));
+        let s = Store::new(dev, 4096, u64::MAX);
+        assert_eq!(s.offset_of(1, 1, "test").unwrap(), 4096);
+        assert!(s.offset_of(2, 1, "test").is_err());
+        assert!(s.offset_of(u64::MAX / 2, 1, "test").is_err());
+        assert!(s.offset_of(u64::MAX, 1, "test").is_err());
+        assert!(s.offset_of(1, u64::MAX, "test").is_err());
     }
 }
