@@ -2,25 +2,26 @@
 //!
 //! The APFS crates (`apfs`, `apfs-core`, `hadris-apfs`) are young and read through
 //! `Read + Seek`; this reader takes positioned reads on `&self`, verifies the Fletcher-64
-//! checksum of every object it reads, and bounds every walk (see [`btree`]).
+//! checksum of every object it reads, and bounds every walk (see `btree.rs`).
 //!
-//! Supported: the container superblock and the latest valid checkpoint ([`container`]), the
+//! Supported: the container superblock and the latest valid checkpoint (`container.rs`), the
 //! container and volume object maps, every volume of the container (one [`FsEntry`] each, all
 //! of type `apfs`, labelled with the volume name; `--namespace apfs:NAME` or `apfs:N` picks
 //! one), the file-system tree at the checkpoint's transaction: inodes (mode, owner, group,
 //! times in nanoseconds, BSD flags, device numbers), directory records with hashed or plain
 //! names (lookups walk the directory and compare names as stored, in NFD and, on
-//! case-insensitive volumes, ignoring case), hard links (directory records naming one inode),
-//! symbolic links (`com.apple.fs.symlink`), file extents with holes (sparse files), the
-//! separate extent tree of sealed volumes, extended attributes embedded or in streams, the
-//! resource fork (`com.apple.ResourceFork`, listed as the stream `rsrc`) and decmpfs
-//! compression ([`decmpfs`](crate::fs::decmpfs): zlib, LZVN, LZFSE), and the space manager's
-//! allocation bitmaps ([`spaceman`], for `image --used-only`).
+//! case-insensitive volumes, ignoring case), hard links (directory records naming one inode;
+//! sibling-link records are not needed), symbolic links (`com.apple.fs.symlink`), file extents
+//! with holes (sparse files, see `stream.rs`), the separate extent tree of sealed volumes,
+//! extended attributes embedded or in streams, the resource fork (`com.apple.ResourceFork`,
+//! listed as the stream `rsrc`), decmpfs compression ([`decmpfs`]: zlib,
+//! LZVN, LZFSE), and the space manager's allocation bitmaps (`spaceman.rs`, for
+//! `image --used-only`).
 //!
 //! Not supported: encrypted volumes (listed in `info`, refused as unsupported), snapshots
-//! (the live tree is read), Fusion containers' second device, checkpoint areas kept as
-//! B-trees, other extended attributes than the resource fork (not listed), the allocation
-//! map of the space manager (`image --used-only` copies every block).
+//! (the live tree is read), a Fusion container's second tier, checkpoint areas kept as
+//! B-trees, extended attributes other than the resource fork (not listed), Apple's name hash
+//! (lookups walk the directory instead).
 
 mod btree;
 mod container;

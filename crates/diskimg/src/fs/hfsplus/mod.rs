@@ -15,7 +15,7 @@
 //! NFC form and, on case-insensitive HFS+, any case; dates (seconds since 1904, UTC); BSD
 //! owner, group, mode and flags; the Finder's invisible flag (`hidden`); and decmpfs
 //! compression (zlib, LZVN, LZFSE, inline or in the resource fork, see
-//! [`decmpfs`](crate::fs::decmpfs)).
+//! [`decmpfs`]).
 //! Not supported: classic HFS without an embedded HFS+ volume (detected, reported as not
 //! readable), replaying the journal, extended attributes other than `com.apple.decmpfs`
 //! (not listed), decmpfs types other than 1, 3, 4, 7, 8, 11 and 12.
