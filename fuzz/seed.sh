@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 fx=../tests/fixtures/out
 rm -rf seeds
 mkdir -p seeds/open seeds/iso9660 seeds/mbr seeds/gpt seeds/udf seeds/vhd seeds/vhdx seeds/vdi seeds/vmdk \
-  seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2 \
+  seeds/vmdk_descriptor seeds/apm seeds/ntfs seeds/hfsplus seeds/apfs seeds/fat seeds/exfat seeds/ext4 seeds/squashfs seeds/qcow2 \
   seeds/cue seeds/toc seeds/nrg seeds/mds seeds/ccd seeds/cdi seeds/gdi seeds/nbd seeds/cso seeds/chd
 for img in "$fx"/iso/*.iso; do
   [ -f "$img" ] || continue
@@ -60,6 +60,11 @@ PY
     head -c 65536 "$fx/ntfs-hfs/$f" > "seeds/apm/$f"
   done
 fi
+# APFS: the macOS-made containers whose metadata and files lie in their first MiB.
+for n in case_sensitive case_insensitive case_sensitive_beta case_insensitive_beta corrupt; do
+  f=$fx/apfs/macos/$n.img
+  [ -f "$f" ] && head -c 1048576 "$f" > "seeds/apfs/$n"
+done
 
 # Small file systems made here (the fs fixtures are too big to mutate well).
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT

@@ -20,6 +20,7 @@ PACKAGES=(
   isomd5sum libnbd-bin bmap-tools b3sum                           # verify (implantisomd5,
                                                                   # checkisomd5), NBD clients, bench-write.sh, BLAKE3
   dmg2img python3-venv                                            # independent DMG reader; venv for pydmg (PyPI)
+  apfsprogs libfsapfs-utils python3-fsapfs                        # APFS: mkapfs/apfsck, independent reader (fsapfsinfo, pyfsapfs)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -497,7 +497,8 @@ pub struct Select {
     #[arg(short = 't', long = "track", value_name = "N")]
     pub track: Option<u8>,
     /// Which tree of a multi-tree volume: rockridge, udf, joliet, iso9660 (default: the
-    /// richest present, in that order).
+    /// richest present, in that order); for one volume of an APFS container, apfs:LABEL or
+    /// apfs:N (N from 1; default: the first readable volume).
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
 }

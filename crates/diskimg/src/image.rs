@@ -254,10 +254,26 @@ impl Layer {
     }
 }
 
+/// The entry `namespace` names among `entries`: a type name (the first entry of that type), or
+/// `TYPE:LABEL` / `TYPE:N` for one of several entries of one type (the volumes of an APFS
+/// container), by label or by 1-based position among that type's entries.
+fn find_entry<'a>(entries: &'a [FsEntry], namespace: &str) -> Option<&'a FsEntry> {
+    if let Some(e) = entries.iter().find(|e| e.kind == namespace) {
+        return Some(e);
+    }
+    let (kind, which) = namespace.split_once(':')?;
+    let mut of_kind = entries.iter().filter(|e| e.kind == kind);
+    if let Some(e) = of_kind.clone().find(|e| e.label.as_deref() == Some(which)) {
+        return Some(e);
+    }
+    let n: usize = which.parse().ok()?;
+    of_kind.nth(n.checked_sub(1)?)
+}
+
 fn pick(layer: &Layer, namespace: Option<&str>) -> Result<Option<Arc<dyn FileSystem>>> {
     match namespace {
         None => Ok(layer.file_systems.iter().find_map(|e| e.fs.clone())),
-        Some(ns) => match layer.file_systems.iter().find(|e| e.kind == ns) {
+        Some(ns) => match find_entry(&layer.file_systems, ns) {
             Some(FsEntry { fs: Some(fs), .. }) => Ok(Some(fs.clone())),
             Some(FsEntry { note, .. }) => Err(Error::new(
                 ErrorKind::Unsupported,
@@ -485,4 +501,37 @@ fn open_tracks(disc: Arc<Disc>, ctx: &OpenContext) -> DiscLayer {
         })
         .collect();
     DiscLayer { disc, tracks }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &'static str, label: &str) -> FsEntry {
+        FsEntry {
+            kind,
+            label: Some(label.to_owned()),
+            fs: None,
+            details: serde_json::Value::Null,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn namespaces_name_a_type_or_one_volume_of_it() {
+        let e = [
+            entry("apfs", "Macintosh HD"),
+            entry("apfs", "Data"),
+            entry("apfs", "1"),
+        ];
+        let label = |ns| find_entry(&e, ns).and_then(|x| x.label.as_deref());
+        assert_eq!(label("apfs"), Some("Macintosh HD"));
+        assert_eq!(label("apfs:Data"), Some("Data"));
+        assert_eq!(label("apfs:2"), Some("Data"));
+        // A label wins over a position.
+        assert_eq!(label("apfs:1"), Some("1"));
+        assert_eq!(label("apfs:4"), None);
+        assert_eq!(label("apfs:0"), None);
+        assert_eq!(label("hfsplus:1"), None);
+    }
 }

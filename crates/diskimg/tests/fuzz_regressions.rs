@@ -20,6 +20,7 @@ fn kept_fuzz_findings_do_not_panic() {
         "apm",
         "ntfs",
         "hfsplus",
+        "apfs",
         "fat",
         "exfat",
         "ext4",

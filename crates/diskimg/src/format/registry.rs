@@ -2,7 +2,7 @@
 
 use super::FormatDescriptor;
 use crate::container::{chd, cso, dmg, qcow2, raw, vdi, vhd, vhdx, vmdk};
-use crate::fs::{exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
+use crate::fs::{apfs, exfat, ext4, fat, hfsplus, iso9660, ntfs, squashfs, udf};
 use crate::optical::formats as optical;
 use crate::partition::{apm, gpt, mbr};
 
@@ -36,6 +36,7 @@ static FORMATS: &[&FormatDescriptor] = &[
     &iso9660::DESCRIPTOR,
     &ntfs::DESCRIPTOR,
     &hfsplus::DESCRIPTOR,
+    &apfs::DESCRIPTOR,
     &udf::DESCRIPTOR,
     &fat::DESCRIPTOR,
     &exfat::DESCRIPTOR,

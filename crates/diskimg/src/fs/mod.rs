@@ -11,6 +11,8 @@
 //! directory of `file` gives a node holding that stream's bytes (when no entry is named
 //! `file:stream` itself), so `diskimg cat image /dir/file:stream` reads it.
 
+pub mod apfs;
+pub mod decmpfs;
 pub mod exfat;
 pub mod ext4;
 pub mod fat;

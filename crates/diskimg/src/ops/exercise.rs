@@ -102,6 +102,7 @@ pub fn run_target(name: &str, data: &[u8]) {
         }
         "ntfs" => volume(data, crate::fs::ntfs::open_volume),
         "hfsplus" => volume(data, crate::fs::hfsplus::open_volume),
+        "apfs" => volume(data, crate::fs::apfs::open_volume),
         "fat" => volume(data, |d| fat::open_volume(d.clone())),
         "exfat" => volume(data, |d| exfat::open_volume(d.clone())),
         "ext4" => volume(data, |d| ext4::open_volume(d.clone())),

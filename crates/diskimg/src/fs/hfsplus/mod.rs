@@ -14,19 +14,20 @@
 //! links, names as stored (NFD, a stored `/` shown as `:`), lookups that also match the
 //! NFC form and, on case-insensitive HFS+, any case; dates (seconds since 1904, UTC); BSD
 //! owner, group, mode and flags; the Finder's invisible flag (`hidden`); and decmpfs
-//! compression (zlib, LZVN, LZFSE, inline or in the resource fork, see [`decmpfs`]).
+//! compression (zlib, LZVN, LZFSE, inline or in the resource fork, see
+//! [`decmpfs`]).
 //! Not supported: classic HFS without an embedded HFS+ volume (detected, reported as not
 //! readable), replaying the journal, extended attributes other than `com.apple.decmpfs`
 //! (not listed), decmpfs types other than 1, 3, 4, 7, 8, 11 and 12.
 
 mod btree;
 mod catalog;
-pub mod decmpfs;
 mod fork;
 
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Confidence, FormatDescriptor, Opener};
+use crate::fs::decmpfs;
 use crate::fs::{
     DirEntry, FileExtent, FileSystem, FileType, FsEntry, FsVolume, Metadata, NamedStream, NodeId,
     Usage,
@@ -38,7 +39,7 @@ use catalog::{CatalogKey, CatalogRecord, cmp_parent};
 use fork::{Blocks, Fork, ForkData};
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use unicode_normalization::UnicodeNormalization;
 
 /// Format name used in errors.
@@ -53,8 +54,6 @@ const MAX_XATTR: u64 = 1 << 20;
 const MAX_KEY_RECORDS: usize = 1 << 16;
 /// Bytes of metadata cached.
 const META_CACHE: u64 = 8 * 1024 * 1024;
-/// Decompressed decmpfs blocks kept.
-const DECMPFS_CACHE: usize = 8;
 /// Node-id bit of a resource fork stream.
 const RSRC_BIT: u64 = 1 << 62;
 /// Seconds from 1904-01-01 to 1970-01-01.
@@ -191,11 +190,8 @@ pub struct HfsFs {
     details: serde_json::Value,
     file_links: OnceLock<HashMap<u32, NodeId>>,
     dir_links: OnceLock<HashMap<u32, NodeId>>,
-    decmpfs_cache: Mutex<Vec<DecodedBlock>>,
+    decmpfs_cache: decmpfs::Cache,
 }
-
-/// A decompressed decmpfs block: the file, the block number (`u64::MAX`: inline data), bytes.
-type DecodedBlock = (NodeId, u64, Arc<Vec<u8>>);
 
 fn hfs_time(t: u32) -> Option<Timestamp> {
     (t != 0).then(|| Timestamp::from_secs(i64::from(t) - HFS_EPOCH))
@@ -291,7 +287,7 @@ impl HfsFs {
             details: serde_json::Value::Null,
             file_links: OnceLock::new(),
             dir_links: OnceLock::new(),
-            decmpfs_cache: Mutex::new(Vec::new()),
+            decmpfs_cache: decmpfs::Cache::default(),
         };
         let (root, name) = fs.find_root()?;
         fs.root = root;
@@ -557,27 +553,6 @@ impl HfsFs {
         Ok((h, attr))
     }
 
-    fn cached_block(
-        &self,
-        node: NodeId,
-        index: u64,
-        make: impl FnOnce() -> Result<Vec<u8>>,
-    ) -> Result<Arc<Vec<u8>>> {
-        if let Ok(c) = self.decmpfs_cache.lock() {
-            if let Some((_, _, b)) = c.iter().find(|(n, i, _)| *n == node && *i == index) {
-                return Ok(b.clone());
-            }
-        }
-        let b = Arc::new(make()?);
-        if let Ok(mut c) = self.decmpfs_cache.lock() {
-            if c.len() >= DECMPFS_CACHE {
-                c.remove(0);
-            }
-            c.push((node, index, b.clone()));
-        }
-        Ok(b)
-    }
-
     fn read_compressed(
         &self,
         node: NodeId,
@@ -586,56 +561,17 @@ impl HfsFs {
         buf: &mut [u8],
     ) -> Result<usize> {
         let (h, attr) = self.decmpfs_header(rec)?;
-        if offset >= h.size || buf.is_empty() {
-            return Ok(0);
-        }
-        if !h.in_resource_fork {
-            let data = self.cached_block(node, u64::MAX, || decmpfs::inline(&h, &attr[16..], 0))?;
-            if (data.len() as u64) < h.size {
-                return Err(Error::corrupt(
-                    FORMAT,
-                    "decmpfs attribute",
-                    0,
-                    "inline data is shorter than the file",
-                ));
-            }
-            let n = (h.size - offset).min(buf.len() as u64) as usize;
-            buf[..n].copy_from_slice(&data[offset as usize..offset as usize + n]);
-            return Ok(n);
-        }
-        let rsrc = build_fork(
-            &self.io,
-            &self.blocks,
-            Some(&self.extents),
-            rec.id,
-            0xFF,
-            &rec.rsrc,
-        )?;
-        let blocks = h.size.div_ceil(decmpfs::BLOCK_SIZE);
-        let table = decmpfs::block_table(
-            h.codec,
-            &|off, b| rsrc.read_exact(&self.io, off, b, "decmpfs resource fork"),
-            rsrc.logical_size,
-            blocks,
-            rsrc.device_offset(0).unwrap_or(0),
-        )?;
-        let mut done = 0usize;
-        while done < buf.len() && offset + (done as u64) < h.size {
-            let pos = offset + done as u64;
-            let i = pos / decmpfs::BLOCK_SIZE;
-            let want = decmpfs::BLOCK_SIZE.min(h.size - i * decmpfs::BLOCK_SIZE);
-            let (off, len) = table[i as usize];
-            let data = self.cached_block(node, i, || {
-                let mut src = vec![0u8; len as usize];
-                rsrc.read_exact(&self.io, off, &mut src, "decmpfs block")?;
-                decmpfs::block(h.codec, &src, want, rsrc.device_offset(off).unwrap_or(0))
-            })?;
-            let within = (pos - i * decmpfs::BLOCK_SIZE) as usize;
-            let n = (data.len() - within).min(buf.len() - done);
-            buf[done..done + n].copy_from_slice(&data[within..within + n]);
-            done += n;
-        }
-        Ok(done)
+        let fork;
+        let rsrc = if h.in_resource_fork {
+            fork = RsrcFork {
+                io: &self.io,
+                fork: self.data_fork(rec, true)?,
+            };
+            Some(&fork as &dyn decmpfs::ResourceFork)
+        } else {
+            None
+        };
+        decmpfs::read_at(&h, &attr, rsrc, &self.decmpfs_cache, node, offset, buf)
     }
 
     fn data_fork(&self, rec: &CatalogRecord, rsrc: bool) -> Result<Fork> {
@@ -746,6 +682,27 @@ impl HfsFs {
         let a: String = stored.nfd().collect();
         let b: String = wanted.nfd().collect();
         a == b || (!self.case_sensitive && a.to_lowercase() == b.to_lowercase())
+    }
+}
+
+/// A resource fork as decmpfs reads it.
+struct RsrcFork<'a> {
+    io: &'a BlockCache<DeviceRef>,
+    fork: Fork,
+}
+
+impl decmpfs::ResourceFork for RsrcFork<'_> {
+    fn size(&self) -> u64 {
+        self.fork.logical_size
+    }
+
+    fn read_exact(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.fork
+            .read_exact(self.io, offset, buf, "decmpfs resource fork")
+    }
+
+    fn device_offset(&self, offset: u64) -> u64 {
+        self.fork.device_offset(offset).unwrap_or(0)
     }
 }
 

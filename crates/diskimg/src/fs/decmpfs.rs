@@ -18,10 +18,19 @@
 //! LZFSE itself carries LZVN. Decoders read through a bounded `Read::take`, so a hostile stream
 //! cannot grow the output past the block size. Other types (dedup, sparse, ...) are reported as
 //! unsupported.
+//!
+//! Shared by the HFS+ and APFS readers: each gives [`read_at`] the attribute and, for the
+//! resource-fork types, a [`ResourceFork`] reader; decoded blocks are kept in a small [`Cache`].
 
-use super::FORMAT;
 use crate::error::{Error, Result};
+use crate::fs::NodeId;
 use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+/// Format name used in errors.
+pub const FORMAT: &str = "decmpfs";
+/// Decompressed blocks kept by a [`Cache`].
+pub const CACHE_BLOCKS: usize = 8;
 
 /// `com.apple.decmpfs` header magic (`cmpf` little-endian).
 pub const MAGIC: u32 = 0x636D_7066;
@@ -263,6 +272,114 @@ pub fn block_table(
         }
     }
     Ok(table)
+}
+
+/// The resource fork of a compressed file, as its file system reads it.
+pub trait ResourceFork {
+    /// Length of the fork in bytes.
+    fn size(&self) -> u64;
+    /// Reads exactly `buf.len()` bytes at `offset` within the fork.
+    fn read_exact(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+    /// Where byte `offset` of the fork lies on the device (for error messages; 0 if unknown).
+    fn device_offset(&self, offset: u64) -> u64;
+}
+
+/// A decompressed block: the file, the block number (`u64::MAX`: inline data), the bytes.
+type DecodedBlock = (NodeId, u64, Arc<Vec<u8>>);
+
+/// The last few decompressed blocks, so sequential small reads decode each block once.
+#[derive(Default)]
+pub struct Cache {
+    blocks: Mutex<Vec<DecodedBlock>>,
+}
+
+impl Cache {
+    /// Block `index` of file `node`, decoded by `make` when not kept.
+    pub fn get_or(
+        &self,
+        node: NodeId,
+        index: u64,
+        make: impl FnOnce() -> Result<Vec<u8>>,
+    ) -> Result<Arc<Vec<u8>>> {
+        if let Ok(c) = self.blocks.lock() {
+            if let Some((_, _, b)) = c.iter().find(|(n, i, _)| *n == node && *i == index) {
+                return Ok(b.clone());
+            }
+        }
+        let b = Arc::new(make()?);
+        if let Ok(mut c) = self.blocks.lock() {
+            if c.len() >= CACHE_BLOCKS {
+                c.remove(0);
+            }
+            c.push((node, index, b.clone()));
+        }
+        Ok(b)
+    }
+}
+
+/// Reads the uncompressed data of file `node` at `offset`: `attr` is the whole
+/// `com.apple.decmpfs` attribute (header included), `rsrc` the resource fork when the header
+/// says the data is there. Returns the bytes read (0 at the end).
+pub fn read_at(
+    header: &Header,
+    attr: &[u8],
+    rsrc: Option<&dyn ResourceFork>,
+    cache: &Cache,
+    node: NodeId,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<usize> {
+    if offset >= header.size || buf.is_empty() {
+        return Ok(0);
+    }
+    if !header.in_resource_fork {
+        let payload = attr.get(16..).unwrap_or(&[]);
+        let data = cache.get_or(node, u64::MAX, || inline(header, payload, 0))?;
+        if (data.len() as u64) < header.size {
+            return Err(Error::corrupt(
+                FORMAT,
+                "decmpfs attribute",
+                0,
+                "inline data is shorter than the file",
+            ));
+        }
+        let n = (header.size - offset).min(buf.len() as u64) as usize;
+        buf[..n].copy_from_slice(&data[offset as usize..offset as usize + n]);
+        return Ok(n);
+    }
+    let Some(rsrc) = rsrc else {
+        return Err(Error::corrupt(
+            FORMAT,
+            "decmpfs attribute",
+            0,
+            "the data is in a resource fork the file does not have",
+        ));
+    };
+    let blocks = header.size.div_ceil(BLOCK_SIZE);
+    let table = block_table(
+        header.codec,
+        &|off, b| rsrc.read_exact(off, b),
+        rsrc.size(),
+        blocks,
+        rsrc.device_offset(0),
+    )?;
+    let mut done = 0usize;
+    while done < buf.len() && offset + (done as u64) < header.size {
+        let pos = offset + done as u64;
+        let i = pos / BLOCK_SIZE;
+        let want = BLOCK_SIZE.min(header.size - i * BLOCK_SIZE);
+        let (off, len) = table[i as usize];
+        let data = cache.get_or(node, i, || {
+            let mut src = vec![0u8; len as usize];
+            rsrc.read_exact(off, &mut src)?;
+            block(header.codec, &src, want, rsrc.device_offset(off))
+        })?;
+        let within = (pos - i * BLOCK_SIZE) as usize;
+        let n = (data.len() - within).min(buf.len() - done);
+        buf[done..done + n].copy_from_slice(&data[within..within + n]);
+        done += n;
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
