@@ -136,6 +136,62 @@ fn cd_from_an_iso_and_other_codecs() {
     verify(&chdman289(&fx), &z);
 }
 
+/// Raw MODE1/2352 sectors: our CD codecs strip the sync and ECC that the reader regenerates,
+/// as chdman's do, so our CHD verifies, extracts to the same BIN, has chdman's SHA-1s and is
+/// about chdman's size (keeping the ECC would make it an eighth larger).
+#[test]
+fn cd_of_raw_sectors_strips_ecc_like_chdman() {
+    let Some(fx) = fixtures("chd") else { return };
+    let Some(chdman) = tool("chdman") else { return };
+    let dir = tempdir();
+    // Our ISO -> CUE/BIN conversion writes raw sectors with generated EDC/ECC.
+    let cue = dir.path().join("raw.cue");
+    ok(diskimg()
+        .args(["convert", "-q"])
+        .arg(fx.join("data.iso"))
+        .arg(&cue));
+    assert!(
+        std::fs::read_to_string(&cue)
+            .unwrap()
+            .contains("MODE1/2352")
+    );
+    let theirs = dir.path().join("theirs.chd");
+    ok(Command::new(&chdman)
+        .args(["createcd", "-f", "-i"])
+        .arg(&cue)
+        .arg("-o")
+        .arg(&theirs));
+    let ours = dir.path().join("ours.chd");
+    ok(diskimg().args(["convert", "-q"]).arg(&cue).arg(&ours));
+    verify(&chdman, &ours);
+    assert_eq!(sha1s(&chdman, &ours), sha1s(&chdman, &theirs));
+    let (a, b) = (
+        std::fs::metadata(&ours).unwrap().len(),
+        std::fs::metadata(&theirs).unwrap().len(),
+    );
+    assert!(a * 100 <= b * 101, "ours {a} bytes, chdman's {b}");
+    ok(Command::new(&chdman)
+        .args(["extractcd", "-f", "-i"])
+        .arg(&ours)
+        .arg("-o")
+        .arg(dir.path().join("x.cue"))
+        .arg("-ob")
+        .arg(dir.path().join("x.bin")));
+    same_file(
+        &dir.path().join("x.bin"),
+        &dir.path().join("raw.bin"),
+        "extractcd bin",
+    );
+    // Our reader gives the sectors back too.
+    let back = dir.path().join("back.cue");
+    ok(diskimg().args(["convert", "-q"]).arg(&ours).arg(&back));
+    same_file(
+        &dir.path().join("back.bin"),
+        &dir.path().join("raw.bin"),
+        "our bin",
+    );
+}
+
 #[test]
 fn dvd_and_hd_round_trips() {
     let Some(fx) = fixtures("chd") else { return };

@@ -333,10 +333,19 @@ fn ecc(raw: &mut [u8; RAW], zero_header: bool) {
     raw[12..16].copy_from_slice(&header);
 }
 
+/// Where the P and Q parity start in a mode 1 or mode 2 form 1 sector.
+pub const ECC_START: usize = 2076;
+
+/// Whether the P and Q parity of `raw` hold when computed over the sector as it is, header
+/// included (how a mode 1 sector's parity is made; MAME's `ecc_verify`).
+pub fn ecc_matches(raw: &[u8; RAW]) -> bool {
+    ecc_ok(raw, false)
+}
+
 fn ecc_ok(raw: &[u8; RAW], zero_header: bool) -> bool {
     let mut copy = *raw;
     ecc(&mut copy, zero_header);
-    copy[2076..] == raw[2076..]
+    copy[ECC_START..] == raw[ECC_START..]
 }
 
 #[cfg(test)]

@@ -12,23 +12,29 @@
 //! versions 1 and 2, GD-ROM layouts, hunks in external files, A/V Huffman (LaserDisc) hunks.
 //!
 //! Write ([`writer`]): version 5 with the CD, DVD and hard-disk layouts, chdman's default
-//! codecs (FLAC only where there is audio), hunks compressed on every core and written in
-//! order (the `chd` crate's encoder).
+//! codecs (FLAC only where there is audio), hunks compressed on every core (LZMA through
+//! liblzma, deflate through libdeflate, the other codecs the `chd` crate's) and written in
+//! order.
 //!
 //! Files: `header.rs` (header checks), `metadata.rs`, `map.rs` (map entries normalised and
 //! checked), `codec.rs` (codecs per thread, CRC-16), `cache.rs` (decompressed hunks),
 //! `device.rs` (the data as a device), `cd.rs` (the CD layout as a disc), `parent.rs`
-//! (parent lookup), `writer.rs` and `layout.rs` (writing), `verify.rs` (SHA-1s and hunk CRCs).
+//! (parent lookup), `writer.rs`, `encode.rs`, `lzma_raw.rs`, `v5.rs`, `map_encode.rs` and
+//! `layout.rs` (writing), `verify.rs` (SHA-1s and hunk CRCs).
 
 pub mod cache;
 pub mod cd;
 pub mod codec;
 pub mod device;
+pub mod encode;
 pub mod header;
 pub mod layout;
+pub mod lzma_raw;
 pub mod map;
+pub mod map_encode;
 pub mod metadata;
 pub mod parent;
+pub mod v5;
 pub mod verify;
 pub mod writer;
 

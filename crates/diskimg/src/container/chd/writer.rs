@@ -1,18 +1,20 @@
 //! Writing CHD version 5: hunks compressed on every core, written in order.
 //!
-//! The file format work (header, metadata list with its SHA-1 contribution, hunk storage with
-//! duplicate detection, the Huffman/RLE-compressed map with its CRC-16, the data and overall
-//! SHA-1s) is the `chd` crate's encoder (`chd::write`, pinned). This module drives it: the
-//! caller's `fill` produces hunks into a batch buffer on this thread while worker threads
-//! compress the previous batch (one `HunkCompressor`, i.e. one set of codec states, per
-//! worker); finished batches are handed to the crate's writer in hunk order. Memory is two
-//! batches of at most [`BATCH_BYTES`] plus their compressed forms, whatever the image size
-//! (the writer's duplicate index and map grow by a few tens of bytes per hunk, as chdman's).
+//! The caller's `fill` produces hunks into a batch buffer on this thread while worker
+//! threads compress the previous batch (one [`HunkEncoder`], i.e. one set of codec states,
+//! per worker; a hunk already stored is not compressed again); finished batches go to the
+//! [`V5Writer`] in hunk order, which lays out the file (header, metadata, hunks with copies
+//! found, map, SHA-1s). Memory is two batches of at most [`BATCH_BYTES`] plus their
+//! compressed forms, whatever the image size (the copy index and the map grow by a few tens
+//! of bytes per hunk, as chdman's). Uncompressed images (no codecs) are written by the
+//! `chd` crate's encoder (`chd::write`, pinned), hunk by hunk.
 
 use super::FORMAT;
+use super::encode::HunkEncoder;
+use super::v5::{HunkKey, Stored, V5Params, V5Writer};
 use crate::error::{Error, ErrorKind, Result};
 use chd::header::CodecType;
-use chd::write::{ChdWriteOptions, ChdWriter, HunkCompressor};
+use chd::write::{ChdWriteOptions, ChdWriter};
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +42,28 @@ fn err(e: chd::Error) -> Error {
     Error::new(ErrorKind::Io, format!("writing the CHD: {e}")).with_format(FORMAT)
 }
 
+fn panicked() -> Error {
+    Error::new(ErrorKind::Io, "a compression thread panicked").with_format(FORMAT)
+}
+
+/// The image's hunks, produced a batch at a time by the caller's `fill`.
+struct Batches<'a> {
+    fill: &'a (dyn Fn(u64, &mut [u8]) -> Result<()> + Sync),
+    hunk: usize,
+    hunks: u64,
+    per_batch: usize,
+}
+
+impl Batches<'_> {
+    fn fill_batch(&self, first: u64, buf: &mut Vec<u8>) -> Result<usize> {
+        let count = (self.hunks - first).min(self.per_batch as u64) as usize;
+        buf.clear();
+        buf.resize(count * self.hunk, 0);
+        (self.fill)(first, buf)?;
+        Ok(count)
+    }
+}
+
 /// Writes a CHD into `file`: `fill(first, buf)` produces the hunks from `first` on into
 /// `buf` (whole hunks; the last one padded with zeros by the caller or left zero); `progress`
 /// gets the bytes done.
@@ -52,36 +76,36 @@ pub fn write_chd(
     if spec.codecs.len() > 4 {
         return Err(Error::invalid_input("a CHD names at most four codecs"));
     }
-    let options = with_codecs(
-        ChdWriteOptions::new(spec.hunk_bytes, spec.unit_bytes).logical_bytes(spec.logical_bytes),
-        &spec.codecs,
-    );
-    let mut writer = ChdWriter::new(SeqWriter::new(file), options).map_err(err)?;
-    for (tag, data) in &spec.metadata {
-        writer
-            .add_metadata(*tag, data.as_slice(), true)
-            .map_err(err)?;
-    }
     let hunk = spec.hunk_bytes as usize;
-    let hunks = spec.logical_bytes.div_ceil(u64::from(spec.hunk_bytes));
-    let per_batch = (BATCH_BYTES / hunk).max(1);
-    let threads = spec.threads.max(1);
-    let mut compressors = (0..threads)
-        .map(|_| writer.compressor())
-        .collect::<chd::Result<Vec<HunkCompressor>>>()
-        .map_err(err)?;
-    let fill_batch = |first: u64, buf: &mut Vec<u8>| -> Result<usize> {
-        let count = (hunks - first).min(per_batch as u64) as usize;
-        buf.clear();
-        buf.resize(count * hunk, 0);
-        fill(first, buf)?;
-        Ok(count)
+    let batches = Batches {
+        fill,
+        hunk,
+        hunks: spec.logical_bytes.div_ceil(u64::from(spec.hunk_bytes)),
+        per_batch: (BATCH_BYTES / hunk.max(1)).max(1),
     };
+    if spec.codecs.is_empty() {
+        return write_uncompressed(file, spec, &batches, progress);
+    }
+    let mut codecs = [0u32; 4];
+    for (slot, c) in codecs.iter_mut().zip(&spec.codecs) {
+        *slot = *c as u32;
+    }
+    let params = V5Params {
+        codecs,
+        logical_bytes: spec.logical_bytes,
+        hunk_bytes: spec.hunk_bytes,
+        unit_bytes: spec.unit_bytes,
+    };
+    let mut writer = V5Writer::new(SeqWriter::new(file), params, &spec.metadata)?;
+    let threads = spec.threads.max(1);
+    let mut encoders = (0..threads)
+        .map(|_| HunkEncoder::new(&spec.codecs, spec.hunk_bytes))
+        .collect::<Result<Vec<_>>>()?;
     let mut current = Vec::new();
     let mut next = Vec::new();
     let mut first = 0u64;
-    let mut count = if hunks > 0 {
-        fill_batch(0, &mut current)?
+    let mut count = if batches.hunks > 0 {
+        batches.fill_batch(0, &mut current)?
     } else {
         0
     };
@@ -89,61 +113,87 @@ pub fn write_chd(
         let next_first = first + count as u64;
         let taken = AtomicUsize::new(0);
         let batch = &current;
+        let stored = writer.stored();
         let (results, next_count) = std::thread::scope(|s| -> Result<_> {
-            let workers: Vec<_> = compressors
+            let workers: Vec<_> = encoders
                 .iter_mut()
-                .map(|c| {
+                .map(|enc| {
                     let taken = &taken;
-                    s.spawn(move || -> chd::Result<Vec<_>> {
+                    s.spawn(move || {
                         let mut done = Vec::new();
                         loop {
                             let i = taken.fetch_add(1, Ordering::Relaxed);
                             if i >= count {
-                                return Ok(done);
+                                return done;
                             }
-                            done.push((i, c.compress(&batch[i * hunk..(i + 1) * hunk])?));
+                            let data = &batch[i * hunk..(i + 1) * hunk];
+                            let key = HunkKey::of(data);
+                            let how = if stored.find(&key).is_some() {
+                                Stored::Copy
+                            } else {
+                                match enc.compress(data) {
+                                    Some((slot, bytes)) => Stored::Codec(slot, bytes),
+                                    None => Stored::Plain,
+                                }
+                            };
+                            done.push((i, key, how));
                         }
                     })
                 })
                 .collect();
-            let next_count = if next_first < hunks {
-                fill_batch(next_first, &mut next)
+            let next_count = if next_first < batches.hunks {
+                batches.fill_batch(next_first, &mut next)
             } else {
                 Ok(0)
             };
             let mut all = Vec::with_capacity(count);
             for w in workers {
-                let r = w.join().map_err(|_| {
-                    Error::new(ErrorKind::Io, "a compression thread panicked").with_format(FORMAT)
-                })?;
-                all.extend(r.map_err(err)?);
+                all.extend(w.join().map_err(|_| panicked())?);
             }
             Ok((all, next_count?))
         })?;
         let mut results = results;
         results.sort_by_key(|r| r.0);
-        for (_, c) in results {
-            writer.write_compressed_hunk(c).map_err(err)?;
+        for (i, key, how) in results {
+            writer.push(&current[i * hunk..(i + 1) * hunk], key, how)?;
         }
         progress((count * hunk) as u64);
         std::mem::swap(&mut current, &mut next);
         first = next_first;
         count = next_count;
     }
-    let mut out = writer.finish().map_err(err)?;
-    out.flush()?;
+    writer.finish()?;
     Ok(())
 }
 
-/// The options with `codecs` (at most four; checked by the caller).
-fn with_codecs(o: ChdWriteOptions, codecs: &[CodecType]) -> ChdWriteOptions {
-    match codecs {
-        [] => o.compression(&[]),
-        [a] => o.compression(&[*a]),
-        [a, b] => o.compression(&[*a, *b]),
-        [a, b, c] => o.compression(&[*a, *b, *c]),
-        [a, b, c, d, ..] => o.compression(&[*a, *b, *c, *d]),
+/// An uncompressed image, through the `chd` crate's writer.
+fn write_uncompressed(
+    file: File,
+    spec: &WriteSpec,
+    batches: &Batches<'_>,
+    progress: &dyn Fn(u64),
+) -> Result<()> {
+    let options =
+        ChdWriteOptions::new(spec.hunk_bytes, spec.unit_bytes).logical_bytes(spec.logical_bytes);
+    let mut writer = ChdWriter::new(SeqWriter::new(file), options).map_err(err)?;
+    for (tag, data) in &spec.metadata {
+        writer
+            .add_metadata(*tag, data.as_slice(), true)
+            .map_err(err)?;
     }
+    let mut buf = Vec::new();
+    let mut first = 0u64;
+    while first < batches.hunks {
+        let count = batches.fill_batch(first, &mut buf)?;
+        for h in buf.chunks_exact(batches.hunk) {
+            writer.write_hunk(h).map_err(err)?;
+        }
+        progress((count * batches.hunk) as u64);
+        first += count as u64;
+    }
+    let mut out = writer.finish().map_err(err)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// A file written mostly in sequence: writes are gathered in a buffer, and a seek to where
