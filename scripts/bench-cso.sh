@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # diskimg against maxcso on compressed ISOs: compress to CSO v1 and ZSO (2048-byte blocks, both
-# tools' default level, and diskimg level=fast against maxcso --fast), and decompress back to an
+# tools' default level, diskimg level=best against maxcso's default again, and diskimg
+# level=fast against maxcso --fast), and decompress back to an
 # ISO. Reports wall time, output size and peak RSS (/usr/bin/time -v) of each; every output is
 # decompressed by the other tool and compared with the input (untimed).
 #
@@ -71,7 +72,7 @@ row() { # name maxcso-time maxcso-rss diskimg-time diskimg-rss maxcso-out diskim
 for img in cd dvd; do
   in=$work/$img.iso
   # name | maxcso arguments | diskimg arguments | extension
-  for p in "cso|--block=2048|-O cso|cso" "cso fast|--block=2048 --fast|-O cso -o level=fast|cso" "zso|--block=2048 --format=zso|-O zso|zso"; do
+  for p in "cso|--block=2048|-O cso|cso" "cso best|--block=2048|-O cso -o level=best|cso" "cso fast|--block=2048 --fast|-O cso -o level=fast|cso" "zso|--block=2048 --format=zso|-O zso|zso"; do
     IFS='|' read -r what margs dargs ext <<<"$p"
     name="$img $what"
     [[ -z "${ONLY:-}" || "$name" =~ $ONLY ]] || continue
