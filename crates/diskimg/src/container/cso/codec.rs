@@ -1,10 +1,11 @@
-//! Block codecs: deflate and zlib through libdeflate, LZ4 blocks (our decoder, the lz4 library's
-//! HC compressor).
+//! Block codecs: deflate and zlib through libdeflate, raw deflate through Zopfli (the `zopfli`
+//! crate, a second encoder for the blocks where it pays), LZ4 blocks (our decoder, the lz4
+//! library's HC compressor).
 //!
 //! Decoding is bounded by the block: the output buffer is one block, and a stream that would
 //! produce more is an error (a decompression bomb), never a larger allocation. Stored lengths
 //! may include alignment padding after the encoded data, so every decoder stops at the end of
-//! its stream and ignores what follows. Compressors are kept per thread and per level.
+//! its stream and ignores what follows. libdeflate compressors are kept per thread and per level.
 
 use crate::error::Result;
 use libdeflater::{CompressionLvl, Compressor, DecompressionError, Decompressor};
@@ -12,7 +13,7 @@ use std::cell::RefCell;
 
 thread_local! {
     static INFLATE: RefCell<Option<Decompressor>> = const { RefCell::new(None) };
-    static DEFLATE: RefCell<Option<(i32, Compressor)>> = const { RefCell::new(None) };
+    static DEFLATE: RefCell<Vec<(i32, Compressor)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Inflates raw deflate (`zlib == false`) or zlib data into `out`; returns the bytes produced.
@@ -115,14 +116,16 @@ pub fn lz4_decode(input: &[u8], out: &mut [u8]) -> std::result::Result<usize, St
 /// into `out`, only if the result is at most `limit` bytes; `false` when it is not.
 pub fn deflate(input: &[u8], level: i32, zlib: bool, limit: usize, out: &mut Vec<u8>) -> bool {
     DEFLATE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
-            let lvl = CompressionLvl::new(level).unwrap_or_default();
-            *slot = Some((level, Compressor::new(lvl)));
-        }
-        let Some((_, c)) = slot.as_mut() else {
-            return false;
+        let mut cache = cell.borrow_mut();
+        let i = match cache.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                let lvl = CompressionLvl::new(level).unwrap_or_default();
+                cache.push((level, Compressor::new(lvl)));
+                cache.len() - 1
+            }
         };
+        let c = &mut cache[i].1;
         let start = out.len();
         out.resize(start + limit, 0);
         let r = if zlib {
@@ -143,18 +146,24 @@ pub fn deflate(input: &[u8], level: i32, zlib: bool, limit: usize, out: &mut Vec
     })
 }
 
-/// Raw deflate through zlib (zlib-rs) at `level` (1-9), for the `best` preset's second trial.
-pub fn deflate_zlib(input: &[u8], level: u32, limit: usize, out: &mut Vec<u8>) -> bool {
-    use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut c = Compress::new(Compression::new(level), false);
+/// Raw deflate by Zopfli with `iterations` optimisation passes and no block splitting (one
+/// deflate block: a split never pays on a 2 KiB block and multiplies the time), only if the
+/// result is at most `limit` bytes.
+pub fn deflate_zopfli(input: &[u8], iterations: u64, limit: usize, out: &mut Vec<u8>) -> bool {
+    use std::num::NonZeroU64;
+    let options = zopfli::Options {
+        iteration_count: NonZeroU64::new(iterations).unwrap_or(NonZeroU64::MIN),
+        iterations_without_improvement: NonZeroU64::MAX,
+        // At most one block: no split.
+        maximum_block_splits: 1,
+    };
     let start = out.len();
-    out.reserve(limit);
-    match c.compress_vec(input, out, FlushCompress::Finish) {
-        Ok(Status::StreamEnd) if out.len() - start <= limit => true,
-        _ => {
-            out.truncate(start);
-            false
-        }
+    let ok = zopfli::compress(options, zopfli::Format::Deflate, input, &mut *out).is_ok();
+    if ok && out.len() - start <= limit {
+        true
+    } else {
+        out.truncate(start);
+        false
     }
 }
 
@@ -206,11 +215,29 @@ mod tests {
             let mut small = vec![0u8; data.len() - 1];
             assert!(inflate(&enc, &mut small, zlib).is_err());
         }
-        let mut enc = Vec::new();
-        assert!(deflate_zlib(&data, 9, data.len(), &mut enc));
+        // Levels alternate on one thread (each keeps its compressor).
+        for level in [12, 6, 12] {
+            let mut enc = Vec::new();
+            assert!(deflate(&data, level, false, data.len(), &mut enc));
+            let mut out = vec![0u8; data.len()];
+            assert_eq!(inflate(&enc, &mut out, false).unwrap(), data.len());
+            assert_eq!(out, data);
+        }
+    }
+
+    #[test]
+    fn zopfli_round_trip_and_limit() {
+        let data = sample();
+        let mut enc = vec![7u8]; // appends after what is there
+        assert!(deflate_zopfli(&data, 1, data.len(), &mut enc));
+        assert_eq!(enc[0], 7);
+        let n = enc.len() - 1;
         let mut out = vec![0u8; data.len()];
-        assert_eq!(inflate(&enc, &mut out, false).unwrap(), data.len());
+        assert_eq!(inflate(&enc[1..], &mut out, false).unwrap(), data.len());
         assert_eq!(out, data);
+        // One byte under its size: refused, and nothing is left behind.
+        assert!(!deflate_zopfli(&data, 1, n - 1, &mut enc));
+        assert_eq!(enc.len(), n + 1);
     }
 
     #[test]

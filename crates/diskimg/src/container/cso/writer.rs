@@ -11,7 +11,7 @@
 //!
 //! Memory: a 4 MiB append buffer and two 64 KiB index buffers, whatever the image size.
 
-use super::codec::{deflate, deflate_zlib, lz4_encode};
+use super::codec::{deflate, deflate_zopfli, lz4_encode};
 use super::header::{CsoHeader, Variant};
 use super::presets::{DAX_OPTIONS, Level, OPTIONS, WriterConfig, data_start};
 use crate::container::write::{
@@ -110,19 +110,33 @@ impl UnitEncoder for CsoEncoder {
     }
 }
 
-/// Deflate at the preset's level; `best` also tries zlib 9 and keeps the smaller.
+/// Appends to `out` (which holds the tag byte) raw deflate at the preset's libdeflate level, then, when the preset has a Zopfli trial and
+/// its gate lets the block through, Zopfli; the smaller wins. A block libdeflate 12 cannot
+/// shrink is stored without a trial.
 fn best_deflate(unit: &[u8], level: Level, limit: usize, out: &mut Vec<u8>) -> bool {
     let ok = deflate(unit, level.deflate(), false, limit, out);
-    if level != Level::Best {
+    let Some(trial) = level.zopfli() else {
         return ok;
+    };
+    if !ok {
+        return false;
     }
-    let have = if ok { out.len() - 1 } else { limit + 1 };
-    let mut other = vec![TAG_DEFLATE];
-    if deflate_zlib(unit, 9, have.saturating_sub(1), &mut other) {
-        *out = other;
+    let have = out.len() - 1;
+    let mut other = Vec::with_capacity(limit + 1);
+    let lazy = if deflate(unit, 6, false, limit, &mut other) {
+        other.len()
+    } else {
+        usize::MAX
+    };
+    if !trial.worth_it(have, lazy) {
         return true;
     }
-    ok
+    other.clear();
+    other.push(TAG_DEFLATE);
+    if deflate_zopfli(unit, trial.iterations, have - 1, &mut other) {
+        *out = other;
+    }
+    true
 }
 
 /// Writes one image; see the module doc.
@@ -421,6 +435,57 @@ mod tests {
         let mut out = vec![0u8; dev.size() as usize];
         dev.read_exact_at(0, &mut out).unwrap();
         (c, out)
+    }
+
+    /// One 2 KiB block of 16-byte records (a sequence number, a varying byte, a constant tag, a
+    /// running offset): the kind of block on which Zopfli beats libdeflate 12.
+    fn records() -> Vec<u8> {
+        let mut v = Vec::with_capacity(2048);
+        let mut x = 0x9e37_79b9u32;
+        for i in 0..128u32 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            v.extend_from_slice(&(0x9f31_eddb + i).to_le_bytes());
+            v.extend_from_slice(&[x as u8, 0, 0, 0]);
+            v.extend_from_slice(&0x1234_5678u32.to_le_bytes());
+            v.extend_from_slice(&(i * 16).to_le_bytes());
+        }
+        v
+    }
+
+    #[test]
+    fn zopfli_trial_is_kept_when_smaller() {
+        let block = records();
+        let mut plain = Vec::new();
+        assert!(deflate(&block, 12, false, 2047, &mut plain));
+        let mut lazy = Vec::new();
+        assert!(deflate(&block, 6, false, 2047, &mut lazy));
+        // The block passes the gate.
+        let trial = Level::Best.zopfli().unwrap();
+        assert!(trial.worth_it(plain.len(), lazy.len()));
+        let mut sizes = Vec::new();
+        for level in [Level::Fast, Level::Default, Level::Best] {
+            let mut out = vec![TAG_DEFLATE];
+            assert!(best_deflate(&block, level, 2047, &mut out));
+            assert_eq!(out[0], TAG_DEFLATE);
+            let mut back = vec![0u8; 2048];
+            assert_eq!(
+                super::super::codec::inflate(&out[1..], &mut back, false),
+                Ok(2048)
+            );
+            assert_eq!(back, block);
+            sizes.push(out.len() - 1);
+        }
+        assert_eq!(sizes[..2], [lazy.len(), plain.len()]);
+        assert!(sizes[2] < plain.len(), "{sizes:?}");
+        // The image holds what the trial made.
+        let img = write(Variant::Cso1, &block, &["level=best"]);
+        assert_eq!(
+            img.len() as u64,
+            data_start(Variant::Cso1, 1) + sizes[2] as u64
+        );
+        assert_eq!(read(img).1, block);
     }
 
     #[test]
