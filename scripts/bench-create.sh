@@ -21,7 +21,7 @@ for t in small big; do
   gi_cmd="genisoimage -quiet -R -J -o '$out' '$src'"
   { read -r ours ours_all; read -r xo xo_all; read -r gi gi_all; } < <(
     alternating_medians "$prep" "$ours_cmd" "$xo_cmd" "$gi_cmd")
-  echo "runs ($t): diskimg$ours_all / xorriso$xo_all / genisoimage$gi_all" >&2
+  echo "runs ($t): diskimg $ours_all / xorriso $xo_all / genisoimage $gi_all" >&2
   printf '%-8s %-12s %10s %10s %8s\n' "$t" diskimg "$ours" 1.00 "$(peak_rss_mib "$prep" "$ours_cmd")"
   printf '%-8s %-12s %10s %10s %8s\n' "$t" xorriso "$xo" "$(ratio "$ours" "$xo")" "$(peak_rss_mib "$prep" "$xo_cmd")"
   printf '%-8s %-12s %10s %10s %8s\n' "$t" genisoimage "$gi" "$(ratio "$ours" "$gi")" "$(peak_rss_mib "$prep" "$gi_cmd")"
