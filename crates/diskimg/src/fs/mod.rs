@@ -12,6 +12,7 @@
 //! `file:stream` itself), so `diskimg cat image /dir/file:stream` reads it.
 
 pub mod apfs;
+pub mod apple_names;
 pub mod decmpfs;
 pub mod exfat;
 pub mod ext4;

@@ -35,6 +35,7 @@ mod volume;
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Confidence, FormatDescriptor, Opener};
+use crate::fs::apple_names;
 use crate::fs::decmpfs;
 use crate::fs::{
     DirEntry, FileExtent, FileSystem, FileType, FsEntry, FsVolume, Metadata, NamedStream, NodeId,
@@ -50,7 +51,6 @@ use records::{
 };
 use std::cmp::Ordering;
 use std::sync::{Arc, Mutex};
-use unicode_normalization::UnicodeNormalization;
 use volume::ApfsSuperblock;
 
 /// Format name used in errors and `info`.
@@ -451,15 +451,6 @@ impl ApfsFs {
         })?;
         Ok(out)
     }
-
-    fn names_match(&self, stored: &str, wanted: &str) -> bool {
-        if stored == wanted {
-            return true;
-        }
-        let a: String = stored.nfd().collect();
-        let b: String = wanted.nfd().collect();
-        a == b || (self.vol.case_insensitive() && a.to_lowercase() == b.to_lowercase())
-    }
 }
 
 /// BSD flags to flag names.
@@ -506,20 +497,9 @@ impl FileSystem for ApfsFs {
 
     fn lookup(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
         let entries = self.list(dir)?;
-        if let Some(e) = entries.iter().find(|e| e.name == name) {
-            return Ok(Some(e.node));
-        }
-        if let Some(e) = entries.iter().find(|e| self.names_match(&e.name, name)) {
-            return Ok(Some(e.node));
-        }
-        if let Some(base) = name.strip_suffix(":rsrc") {
-            if let Some(e) = entries.iter().find(|e| self.names_match(&e.name, base)) {
-                if e.file_type == FileType::File && self.rsrc_stream(e.node)?.is_some() {
-                    return Ok(Some(e.node | RSRC_BIT));
-                }
-            }
-        }
-        Ok(None)
+        apple_names::lookup(&entries, name, self.vol.case_insensitive(), RSRC_BIT, |n| {
+            Ok(self.rsrc_stream(n)?.is_some())
+        })
     }
 
     fn read_at(&self, node: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize> {

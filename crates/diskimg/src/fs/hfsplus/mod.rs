@@ -27,6 +27,7 @@ mod fork;
 use crate::device::DeviceRef;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Confidence, FormatDescriptor, Opener};
+use crate::fs::apple_names;
 use crate::fs::decmpfs;
 use crate::fs::{
     DirEntry, FileExtent, FileSystem, FileType, FsEntry, FsVolume, Metadata, NamedStream, NodeId,
@@ -40,7 +41,6 @@ use fork::{Blocks, Fork, ForkData};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
-use unicode_normalization::UnicodeNormalization;
 
 /// Format name used in errors.
 pub const FORMAT: &str = "hfsplus";
@@ -674,15 +674,6 @@ impl HfsFs {
         })?;
         Ok(out)
     }
-
-    fn names_match(&self, stored: &str, wanted: &str) -> bool {
-        if stored == wanted {
-            return true;
-        }
-        let a: String = stored.nfd().collect();
-        let b: String = wanted.nfd().collect();
-        a == b || (!self.case_sensitive && a.to_lowercase() == b.to_lowercase())
-    }
 }
 
 /// A resource fork as decmpfs reads it.
@@ -833,20 +824,7 @@ impl FileSystem for HfsFs {
 
     fn lookup(&self, dir: NodeId, name: &str) -> Result<Option<NodeId>> {
         let entries = self.list(dir)?;
-        if let Some(e) = entries.iter().find(|e| e.name == name) {
-            return Ok(Some(e.node));
-        }
-        if let Some(e) = entries.iter().find(|e| self.names_match(&e.name, name)) {
-            return Ok(Some(e.node));
-        }
-        if let Some(base) = name.strip_suffix(":rsrc") {
-            if let Some(e) = entries.iter().find(|e| self.names_match(&e.name, base)) {
-                if e.file_type == FileType::File {
-                    return Ok(Some(e.node | RSRC_BIT));
-                }
-            }
-        }
-        Ok(None)
+        apple_names::lookup(&entries, name, !self.case_sensitive, RSRC_BIT, |_| Ok(true))
     }
 
     fn read_at(&self, node: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize> {
