@@ -495,17 +495,7 @@ fn cue_keyword(disc: &Disc, p: &Plan) -> String {
 
 fn toc_keyword(disc: &Disc, p: &Plan) -> String {
     let t = disc.track(p.number).expect("planned");
-    match (t.mode, p.stored) {
-        (TrackMode::Audio, _) => "AUDIO",
-        (TrackMode::Mode1, Stored::Raw) => "MODE1_RAW",
-        (_, Stored::Mode1Data) => "MODE1",
-        (_, Stored::Raw) => "MODE2_RAW",
-        (TrackMode::Mode2, Stored::Mode2Data) => "MODE2",
-        (_, Stored::Mode2Data) => "MODE2_FORM_MIX",
-        (_, Stored::Form1Data) => "MODE2_FORM1",
-        (_, Stored::Form2Data) => "MODE2_FORM2",
-    }
-    .into()
+    super::toc::keyword_of(t.mode, p.stored).into()
 }
 
 /// Writes the sectors of `p` to `out` (appending); returns the bytes written.

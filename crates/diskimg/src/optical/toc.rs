@@ -121,6 +121,21 @@ struct Parser<'a> {
     files: &'a dyn Resolver,
 }
 
+/// The track mode keyword of a track of `mode` stored as `stored` (cdrdao's names, which CHD's
+/// track metadata uses too); the inverse of [`mode_of`].
+pub fn keyword_of(mode: TrackMode, stored: Stored) -> &'static str {
+    match (mode, stored) {
+        (TrackMode::Audio, _) => "AUDIO",
+        (TrackMode::Mode1, Stored::Raw) => "MODE1_RAW",
+        (_, Stored::Mode1Data) => "MODE1",
+        (_, Stored::Raw) => "MODE2_RAW",
+        (TrackMode::Mode2, Stored::Mode2Data) => "MODE2",
+        (_, Stored::Mode2Data) => "MODE2_FORM_MIX",
+        (_, Stored::Form1Data) => "MODE2_FORM1",
+        (_, Stored::Form2Data) => "MODE2_FORM2",
+    }
+}
+
 /// A track mode keyword's mode and stored layout.
 pub fn mode_of(keyword: &str) -> Option<(TrackMode, Stored)> {
     Some(match keyword {

@@ -58,19 +58,9 @@ pub fn is_cd(meta: &[metadata::MetadataEntry]) -> bool {
         .any(|m| [CD_TRACK2, CD_TRACK, CD_OLD, GD_TRACK].contains(&m.tag))
 }
 
-/// The track type's mode, stored size and whether samples are byte-swapped.
+/// The track type's mode and stored layout (cdrdao's track mode keywords).
 pub fn track_type(kind: &str) -> Option<(TrackMode, Stored)> {
-    Some(match kind {
-        "MODE1" => (TrackMode::Mode1, Stored::Mode1Data),
-        "MODE1_RAW" => (TrackMode::Mode1, Stored::Raw),
-        "MODE2" => (TrackMode::Mode2, Stored::Mode2Data),
-        "MODE2_FORM1" => (TrackMode::Mode2Form1, Stored::Form1Data),
-        "MODE2_FORM2" => (TrackMode::Mode2Form2, Stored::Form2Data),
-        "MODE2_FORM_MIX" => (TrackMode::Mode2Mixed, Stored::Mode2Data),
-        "MODE2_RAW" => (TrackMode::Mode2Mixed, Stored::Raw),
-        "AUDIO" => (TrackMode::Audio, Stored::Raw),
-        _ => return None,
-    })
+    crate::optical::toc::mode_of(kind)
 }
 
 fn bad(offset: u64, msg: impl Into<String>) -> Error {

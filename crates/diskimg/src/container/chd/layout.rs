@@ -61,18 +61,9 @@ pub struct CdTrackPlan {
     pub meta: String,
 }
 
-/// The CHD `TYPE` of a track stored as `stored`.
+/// The CHD `TYPE` of a track stored as `stored` (cdrdao's track mode keywords).
 pub fn type_name(mode: TrackMode, stored: Stored) -> &'static str {
-    match (mode, stored) {
-        (TrackMode::Audio, _) => "AUDIO",
-        (TrackMode::Mode1, Stored::Raw) => "MODE1_RAW",
-        (_, Stored::Mode1Data) => "MODE1",
-        (_, Stored::Raw) => "MODE2_RAW",
-        (TrackMode::Mode2, Stored::Mode2Data) => "MODE2",
-        (_, Stored::Mode2Data) => "MODE2_FORM_MIX",
-        (_, Stored::Form1Data) => "MODE2_FORM1",
-        (_, Stored::Form2Data) => "MODE2_FORM2",
-    }
+    crate::optical::toc::keyword_of(mode, stored)
 }
 
 /// Sectors at the start of `t` that are not stored, at most its pregap.
